@@ -1,0 +1,8 @@
+//! The main job: plan the chunks a sync or backfill needs, fetch them, and
+//! store each one in a single transaction.
+
+pub mod normalize;
+pub mod plan;
+pub mod run;
+
+pub use run::{BackfillRequest, Engine, RunError, RunReport};

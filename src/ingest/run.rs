@@ -1,0 +1,455 @@
+//! Running a plan: per account, up to `concurrency` chunks in flight, each
+//! fetched, normalised and stored in one transaction, or recorded as failed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use super::normalize::normalize;
+use super::plan::{self, Chunk, SyncWindow};
+use crate::clock::Clock;
+use crate::config::{Account, Settings};
+use crate::endpoint::{Endpoint, Family};
+use crate::store::{ChunkWrite, Store, rfc3339};
+use crate::wechat::{DatacubeClient, FetchError, FetchErrorKind, RetryPolicy, TokenManager};
+
+/// Everything a run needs: settings, database, clock and one HTTP client.
+#[derive(Clone)]
+pub struct Engine {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: Clock,
+    http: reqwest::Client,
+}
+
+/// Why a run could not start (exit 2: nothing was fetched).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad input: unknown account, empty range, and the like.
+    #[error("{0}")]
+    Usage(String),
+    /// The database or something else outside the input failed.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// What a backfill was asked to do.
+#[derive(Debug, Clone)]
+pub struct BackfillRequest {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub account: Option<String>,
+    /// Endpoints named with `--endpoint`; empty means the configured ones.
+    pub endpoints: Vec<Endpoint>,
+    pub refetch: bool,
+    /// Show a progress bar (the CLI sets it when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Default, Clone)]
+pub struct RunReport {
+    pub chunks_planned: usize,
+    pub chunks_ok: usize,
+    pub chunks_failed: usize,
+    /// Chunks not sent because an endpoint's daily quota was spent.
+    pub chunks_not_sent: usize,
+    pub requests: u64,
+    pub rows: u64,
+    /// One line per failed chunk (already redacted).
+    pub failures: Vec<String>,
+    /// Shutdown was requested before the plan was done.
+    pub cancelled: bool,
+    pub duration: Duration,
+}
+
+impl RunReport {
+    /// 0 when everything planned was stored, 1 otherwise (SPEC section 2).
+    pub fn exit_code(&self) -> i32 {
+        if self.chunks_failed > 0 || self.chunks_not_sent > 0 {
+            1
+        } else {
+            0
+        }
+    }
+
+    fn absorb(&mut self, other: RunReport) {
+        self.chunks_planned += other.chunks_planned;
+        self.chunks_ok += other.chunks_ok;
+        self.chunks_failed += other.chunks_failed;
+        self.chunks_not_sent += other.chunks_not_sent;
+        self.requests += other.requests;
+        self.rows += other.rows;
+        self.failures.extend(other.failures);
+        self.cancelled |= other.cancelled;
+    }
+}
+
+impl Engine {
+    /// An engine over an open store.
+    pub fn new(settings: Arc<Settings>, store: Store, clock: Clock) -> anyhow::Result<Engine> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.http_timeout)
+            .connect_timeout(settings.http_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("wxcube/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Engine { settings, store, clock, http })
+    }
+
+    /// Yesterday in the configured timezone: the latest day WeChat can answer for.
+    pub fn latest(&self) -> NaiveDate {
+        self.clock.yesterday(self.settings.timezone)
+    }
+
+    fn accounts(&self, only: Option<&str>) -> Result<Vec<&Account>, RunError> {
+        match only {
+            Some(appid) => self
+                .settings
+                .account(appid)
+                .map(|a| vec![a])
+                .ok_or_else(|| RunError::Usage(format!("account {appid} is not configured"))),
+            None => Ok(self.settings.accounts.iter().collect()),
+        }
+    }
+
+    /// One sync (SPEC section 4) for every account, or only `only`.
+    pub async fn sync(&self, only: Option<&str>, cancel: &CancellationToken) -> Result<RunReport, RunError> {
+        let accounts = self.accounts(only)?;
+        let latest = self.latest();
+        let now = self.clock.now();
+        let today = self.clock.today(self.settings.timezone);
+        let mut plans = Vec::new();
+        for account in accounts {
+            let window = SyncWindow {
+                latest,
+                refresh_days: self.settings.refresh_days,
+                catch_up_days: self.settings.catch_up_days,
+                start_date: account.start_date,
+            };
+            let mut chunks = Vec::new();
+            for &endpoint in &self.settings.endpoints {
+                let ledger = self.store.ledger(&account.appid, endpoint).await?;
+                if let Some(since) = plan::offline_since(&ledger, now) {
+                    tracing::info!(account = %account.appid, %endpoint, since = %rfc3339(since),
+                        "skipping: the endpoint answered 47009 (offline) in the last {} days", plan::OFFLINE_DAYS);
+                    continue;
+                }
+                if plan::quota_spent_today(&ledger, today, self.settings.timezone) {
+                    tracing::warn!(account = %account.appid, %endpoint,
+                        "skipping: the daily quota (45009) of this endpoint is spent until tomorrow (China time)");
+                    continue;
+                }
+                let coverage = plan::coverage(endpoint, &ledger, self.settings.timezone);
+                let days = plan::sync_days(endpoint, &window, &coverage);
+                chunks.extend(plan::chunk_days(endpoint, &days));
+            }
+            plans.push((account, chunks));
+        }
+        self.execute("sync", plans, false, cancel).await
+    }
+
+    /// A backfill (SPEC section 2).
+    pub async fn backfill(&self, request: &BackfillRequest, cancel: &CancellationToken) -> Result<RunReport, RunError> {
+        if request.from > request.to {
+            return Err(RunError::Usage(format!(
+                "--from {} is after --to {}",
+                request.from, request.to
+            )));
+        }
+        let accounts = self.accounts(request.account.as_deref())?;
+        let latest = self.latest();
+        let named = !request.endpoints.is_empty();
+        let endpoints: Vec<Endpoint> = if named {
+            request.endpoints.clone()
+        } else {
+            self.settings.endpoints.clone()
+        };
+        // Clamp each endpoint to its family's dates, warning once per family.
+        let mut ranges = Vec::new();
+        let mut warned = BTreeSet::new();
+        for &endpoint in &endpoints {
+            match plan::clamp(endpoint, request.from, request.to, latest) {
+                Some((from, to)) => {
+                    if (from, to) != (request.from, request.to) && warned.insert(endpoint.family()) {
+                        tracing::warn!(family = endpoint.family().label(),
+                            "range clamped to {from}..{to} for the {} endpoints (data from {} to yesterday, {latest})",
+                            endpoint.family().label(), endpoint.first_date());
+                    }
+                    ranges.push((endpoint, from, to));
+                }
+                None => {
+                    if warned.insert(endpoint.family()) {
+                        tracing::warn!(family = endpoint.family().label(),
+                            "skipping the {} endpoints: they have no data in {}..{} (they serve {}..{latest})",
+                            endpoint.family().label(), request.from, request.to, endpoint.first_date());
+                    }
+                }
+            }
+        }
+        if ranges.is_empty() {
+            return Err(RunError::Usage(format!(
+                "nothing to fetch: {}..{} is empty after clamping to the API's dates ({}..{latest} for the legacy endpoints, {}..{latest} for the current ones)",
+                request.from,
+                request.to,
+                Family::Legacy.first_date(),
+                Family::Current.first_date()
+            )));
+        }
+        let now = self.clock.now();
+        let mut plans = Vec::new();
+        for account in accounts {
+            let mut chunks = Vec::new();
+            for &(endpoint, from, to) in &ranges {
+                let ledger = self.store.ledger(&account.appid, endpoint).await?;
+                if !named && let Some(since) = plan::offline_since(&ledger, now) {
+                    tracing::warn!(account = %account.appid, %endpoint, since = %rfc3339(since),
+                        "skipping: the endpoint answered 47009 (offline); name it with --endpoint to try anyway");
+                    continue;
+                }
+                let coverage = plan::coverage(endpoint, &ledger, self.settings.timezone);
+                let days = plan::backfill_days(from, to, request.refetch, &coverage);
+                chunks.extend(plan::chunk_days(endpoint, &days));
+            }
+            plans.push((account, chunks));
+        }
+        self.execute("backfill", plans, request.progress, cancel).await
+    }
+
+    /// Runs the planned chunks of every account (accounts in parallel).
+    async fn execute(
+        &self,
+        command: &str,
+        plans: Vec<(&Account, Vec<Chunk>)>,
+        progress: bool,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, RunError> {
+        let started = Instant::now();
+        let run_id = self.start_run(command).await?;
+        let total: usize = plans.iter().map(|(_, c)| c.len()).sum();
+        let bar = progress_bar(progress, total as u64);
+        tracing::info!(command, chunks = total, accounts = plans.len(), "run started");
+        let runs = plans
+            .into_iter()
+            .map(|(account, chunks)| self.run_account(account, chunks, &bar, cancel));
+        let mut report = RunReport::default();
+        for account_report in futures::future::join_all(runs).await {
+            report.absorb(account_report);
+        }
+        bar.finish_and_clear();
+        report.duration = started.elapsed();
+        self.finish_run(run_id, &report).await;
+        tracing::info!(
+            command,
+            requests = report.requests,
+            rows = report.rows,
+            chunks_ok = report.chunks_ok,
+            failures = report.chunks_failed + report.chunks_not_sent,
+            duration_ms = report.duration.as_millis() as u64,
+            cancelled = report.cancelled,
+            "run finished"
+        );
+        Ok(report)
+    }
+
+    async fn run_account(
+        &self,
+        account: &Account,
+        mut chunks: Vec<Chunk>,
+        bar: &ProgressBar,
+        cancel: &CancellationToken,
+    ) -> RunReport {
+        // Newest days first: if a quota runs out, the days users look at are in.
+        chunks.sort_by(|a, b| b.end.cmp(&a.end).then(a.endpoint.cmp(&b.endpoint)));
+        let settings = &self.settings;
+        let tokens = Arc::new(TokenManager::new(
+            self.http.clone(),
+            &settings.api_base,
+            &account.appid,
+            account.secret.clone(),
+            settings.token_mode,
+        ));
+        let client = DatacubeClient::new(
+            self.http.clone(),
+            &settings.api_base,
+            &account.appid,
+            tokens,
+            RetryPolicy {
+                max_attempts: settings.max_attempts,
+                base_delay: Duration::from_millis(settings.retry_base_ms),
+                minute_quota_wait: settings.minute_quota_wait_secs.map(Duration::from_secs),
+            },
+            self.clock.clone(),
+            settings.timezone,
+        );
+        let mut report = RunReport {
+            chunks_planned: chunks.len(),
+            ..RunReport::default()
+        };
+        let client = &client;
+        let mut outcomes = futures::stream::iter(chunks)
+            .map(|chunk| async move { (chunk, self.run_chunk(client, chunk, cancel).await) })
+            .buffer_unordered(settings.concurrency.max(1));
+        while let Some((chunk, outcome)) = outcomes.next().await {
+            bar.inc(1);
+            match outcome {
+                ChunkOutcome::Stored { rows, attempts } => {
+                    report.chunks_ok += 1;
+                    report.rows += rows as u64;
+                    report.requests += u64::from(attempts);
+                }
+                ChunkOutcome::Failed { message, attempts } => {
+                    report.chunks_failed += 1;
+                    report.requests += u64::from(attempts);
+                    report.failures.push(message);
+                }
+                ChunkOutcome::NotSent => report.chunks_not_sent += 1,
+                ChunkOutcome::Cancelled { attempts } => {
+                    report.cancelled = true;
+                    report.requests += u64::from(attempts);
+                }
+            }
+            let _ = chunk;
+        }
+        if report.chunks_not_sent > 0 {
+            let line = format!(
+                "account {}: {} chunks not sent because a daily quota (45009) is spent; a later run fetches them",
+                account.appid, report.chunks_not_sent
+            );
+            tracing::warn!("{line}");
+            report.failures.push(line);
+        }
+        report
+    }
+
+    async fn run_chunk(&self, client: &DatacubeClient, chunk: Chunk, cancel: &CancellationToken) -> ChunkOutcome {
+        let appid = client.appid();
+        let Chunk { endpoint, begin, end } = chunk;
+        if cancel.is_cancelled() {
+            return ChunkOutcome::Cancelled { attempts: 0 };
+        }
+        let started = Instant::now();
+        let fetched = client.fetch(endpoint, begin, end, cancel).await;
+        let fetched_at = self.clock.now();
+        let ok = match fetched {
+            Ok(ok) => ok,
+            Err(error) => return self.chunk_failed(appid, chunk, error, fetched_at).await,
+        };
+        let normalized = match normalize(endpoint, appid, begin, end, &ok.json) {
+            Ok(n) => n,
+            Err(shape) => {
+                let error = FetchError {
+                    kind: FetchErrorKind::Permanent,
+                    errcode: None,
+                    message: format!("account {appid}, {chunk}: {shape}"),
+                    attempts: ok.attempts,
+                };
+                return self.chunk_failed(appid, chunk, error, fetched_at).await;
+            }
+        };
+        if normalized.dropped_outside > 0 {
+            tracing::warn!(account = %appid, %endpoint, %begin, %end, dropped = normalized.dropped_outside,
+                "dropped rows whose ref_date lies outside the requested dates");
+        }
+        let data_rows = normalized.data_rows();
+        let write = ChunkWrite {
+            appid,
+            endpoint,
+            begin,
+            end,
+            rows: &normalized.rows,
+            data_rows,
+            body: &ok.body,
+            attempts: ok.attempts,
+            is_delay: normalized.is_delay,
+            fetched_at,
+        };
+        if let Err(e) = self.store.write_chunk(&write).await {
+            let message = format!("account {appid}, {chunk}: could not store the chunk: {e:#}");
+            tracing::error!("{message}");
+            return ChunkOutcome::Failed { message, attempts: ok.attempts };
+        }
+        tracing::info!(
+            account = %appid, %endpoint, %begin, %end, rows = data_rows, attempts = ok.attempts,
+            delayed = normalized.is_delay.unwrap_or(false),
+            ms = started.elapsed().as_millis() as u64, "stored"
+        );
+        ChunkOutcome::Stored { rows: data_rows, attempts: ok.attempts }
+    }
+
+    async fn chunk_failed(&self, appid: &str, chunk: Chunk, error: FetchError, at: chrono::DateTime<chrono::Utc>) -> ChunkOutcome {
+        match error.kind {
+            FetchErrorKind::Cancelled => return ChunkOutcome::Cancelled { attempts: error.attempts },
+            // Chunks never sent after a 45009 need no ledger row: they show as missing.
+            FetchErrorKind::QuotaSkipped => return ChunkOutcome::NotSent,
+            _ => {}
+        }
+        let Chunk { endpoint, begin, end } = chunk;
+        tracing::warn!(account = %appid, %endpoint, %begin, %end, errcode = error.errcode, attempts = error.attempts, "failed: {error}");
+        if let Err(e) = self.store.record_failure(appid, endpoint, begin, end, &error, at).await {
+            tracing::error!(account = %appid, %endpoint, %begin, %end, "could not record the failure in the ledger: {e:#}");
+        }
+        ChunkOutcome::Failed { message: error.to_string(), attempts: error.attempts }
+    }
+
+    async fn start_run(&self, command: &str) -> anyhow::Result<i64> {
+        let id = sqlx::query("INSERT INTO runs (command, started_at) VALUES (?, ?) RETURNING id")
+            .bind(command)
+            .bind(rfc3339(self.clock.now()))
+            .fetch_one(self.store.pool())
+            .await
+            .context("cannot record the run")?;
+        Ok(sqlx::Row::get(&id, 0))
+    }
+
+    async fn finish_run(&self, id: i64, report: &RunReport) {
+        let outcome = if report.cancelled {
+            "cancelled"
+        } else if report.exit_code() == 0 {
+            "ok"
+        } else {
+            "failures"
+        };
+        let result = sqlx::query(
+            "UPDATE runs SET finished_at = ?, chunks_ok = ?, chunks_failed = ?, requests = ?, rows = ?, outcome = ? WHERE id = ?",
+        )
+        .bind(rfc3339(self.clock.now()))
+        .bind(report.chunks_ok as i64)
+        .bind((report.chunks_failed + report.chunks_not_sent) as i64)
+        .bind(report.requests as i64)
+        .bind(report.rows as i64)
+        .bind(outcome)
+        .bind(id)
+        .execute(self.store.pool())
+        .await;
+        if let Err(e) = result {
+            tracing::warn!("could not record the end of the run: {e}");
+        }
+    }
+}
+
+enum ChunkOutcome {
+    Stored { rows: usize, attempts: u32 },
+    Failed { message: String, attempts: u32 },
+    NotSent,
+    Cancelled { attempts: u32 },
+}
+
+fn progress_bar(show: bool, total: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} chunks ({eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,0 +1,254 @@
+//! The SQLite database: opening it (WAL, busy timeout, migrations), writing one
+//! chunk per transaction, and the `fetches` ledger that planning reads.
+
+pub mod ledger;
+pub mod tables;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+
+use crate::endpoint::Endpoint;
+use crate::ingest::normalize::{Row, SqlValue};
+use crate::wechat::FetchError;
+use tables::ALL_TABLES;
+
+/// The migrations in `migrations/`, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// An open wxcube database.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// What a successful chunk writes.
+pub struct ChunkWrite<'a> {
+    pub appid: &'a str,
+    pub endpoint: Endpoint,
+    pub begin: NaiveDate,
+    pub end: NaiveDate,
+    pub rows: &'a [Row],
+    /// Rows counted in the ledger (data rows, without `articles`).
+    pub data_rows: usize,
+    pub body: &'a str,
+    pub attempts: u32,
+    pub is_delay: Option<bool>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at a path or `sqlite:` URL and
+    /// applies the migrations.
+    pub async fn open(database: &str) -> anyhow::Result<Store> {
+        let options = connect_options(database)?;
+        let path = options.get_filename().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            anyhow::bail!("cannot open database {}: directory {} does not exist", path.display(), dir.display());
+        }
+        // One connection: SQLite has one writer anyway, and a single connection
+        // makes every chunk's transaction strictly serial.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .with_context(|| format!("cannot apply migrations to {}", path.display()))?;
+        Ok(Store { pool, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The pool, for queries in status and tests.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Stores one successful chunk in a single transaction: its data rows,
+    /// its raw response and its ledger row. Stored whole or not at all.
+    pub async fn write_chunk(&self, chunk: &ChunkWrite<'_>) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("cannot start a transaction")?;
+        for row in chunk.rows {
+            let mut query = sqlx::query(AssertSqlSafe(upsert_for(row.table.name)));
+            for value in &row.values {
+                query = match value {
+                    SqlValue::Null => query.bind(None::<i64>),
+                    SqlValue::Int(v) => query.bind(*v),
+                    SqlValue::Real(v) => query.bind(*v),
+                    SqlValue::Text(v) => query.bind(v.as_str()),
+                };
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("cannot write a row of {}", row.table.name))?;
+        }
+        let fetched_at = rfc3339(chunk.fetched_at);
+        sqlx::query(
+            "INSERT INTO raw_responses (appid, endpoint, begin_date, end_date, fetched_at, body)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (appid, endpoint, begin_date, end_date)
+             DO UPDATE SET fetched_at = excluded.fetched_at, body = excluded.body",
+        )
+        .bind(chunk.appid)
+        .bind(chunk.endpoint.name())
+        .bind(chunk.begin.to_string())
+        .bind(chunk.end.to_string())
+        .bind(&fetched_at)
+        .bind(chunk.body)
+        .execute(&mut *tx)
+        .await
+        .context("cannot write the raw response")?;
+        upsert_ledger(
+            &mut tx,
+            LedgerWrite {
+                appid: chunk.appid,
+                endpoint: chunk.endpoint,
+                begin: chunk.begin,
+                end: chunk.end,
+                ok: true,
+                rows: chunk.data_rows as i64,
+                attempts: chunk.attempts,
+                errcode: None,
+                error: None,
+                fetched_at: &fetched_at,
+                is_delay: chunk.is_delay,
+            },
+        )
+        .await?;
+        tx.commit().await.context("cannot commit the chunk")?;
+        Ok(())
+    }
+
+    /// Records a failed chunk: only its ledger row, no data.
+    pub async fn record_failure(
+        &self,
+        appid: &str,
+        endpoint: Endpoint,
+        begin: NaiveDate,
+        end: NaiveDate,
+        error: &FetchError,
+        fetched_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("cannot start a transaction")?;
+        upsert_ledger(
+            &mut tx,
+            LedgerWrite {
+                appid,
+                endpoint,
+                begin,
+                end,
+                ok: false,
+                rows: 0,
+                attempts: error.attempts,
+                errcode: error.errcode,
+                error: Some(&error.message),
+                fetched_at: &rfc3339(fetched_at),
+                is_delay: None,
+            },
+        )
+        .await?;
+        tx.commit().await.context("cannot commit the ledger row")?;
+        Ok(())
+    }
+}
+
+/// The lock file that guards this database (see `crate::lock`).
+pub fn lock_path(database: &str) -> anyhow::Result<PathBuf> {
+    let options = connect_options(database)?;
+    let mut name = options.get_filename().as_os_str().to_owned();
+    name.push(".lock");
+    Ok(PathBuf::from(name))
+}
+
+fn connect_options(database: &str) -> anyhow::Result<SqliteConnectOptions> {
+    let options = if database.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(database).with_context(|| format!("bad database URL {database:?}"))?
+    } else {
+        SqliteConnectOptions::new().filename(database)
+    };
+    Ok(options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30)))
+}
+
+/// Timestamps are UTC RFC 3339 with seconds, so they sort as text.
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+struct LedgerWrite<'a> {
+    appid: &'a str,
+    endpoint: Endpoint,
+    begin: NaiveDate,
+    end: NaiveDate,
+    ok: bool,
+    rows: i64,
+    attempts: u32,
+    errcode: Option<i64>,
+    error: Option<&'a str>,
+    fetched_at: &'a str,
+    is_delay: Option<bool>,
+}
+
+async fn upsert_ledger(tx: &mut Transaction<'_, Sqlite>, row: LedgerWrite<'_>) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO fetches (appid, endpoint, begin_date, end_date, status, rows, attempts, errcode, error, fetched_at, is_delay)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (appid, endpoint, begin_date, end_date) DO UPDATE SET
+           status = excluded.status, rows = excluded.rows, attempts = excluded.attempts,
+           errcode = excluded.errcode, error = excluded.error, fetched_at = excluded.fetched_at,
+           is_delay = excluded.is_delay",
+    )
+    .bind(row.appid)
+    .bind(row.endpoint.name())
+    .bind(row.begin.to_string())
+    .bind(row.end.to_string())
+    .bind(if row.ok { "ok" } else { "error" })
+    .bind(row.rows)
+    .bind(i64::from(row.attempts))
+    .bind(row.errcode)
+    .bind(row.error)
+    .bind(row.fetched_at)
+    .bind(row.is_delay.map(i64::from))
+    .execute(&mut **tx)
+    .await
+    .context("cannot write the ledger row")?;
+    Ok(())
+}
+
+/// The upsert statement of each table, built once.
+fn upsert_for(table: &str) -> Arc<str> {
+    static CACHE: OnceLock<HashMap<&'static str, Arc<str>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        ALL_TABLES
+            .iter()
+            .map(|t| (t.name, Arc::from(tables::upsert_sql(t))))
+            .collect()
+    });
+    cache.get(table).cloned().expect("every row's table is in ALL_TABLES")
+}

@@ -1,0 +1,326 @@
+//! The datacube client: one call = one endpoint over one chunk of dates, with
+//! local validation, bounded retries and errcode classification.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{NaiveDate, Timelike, Utc};
+use chrono_tz::Tz;
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::errors::{FetchError, FetchErrorKind, Verdict, classify_errcode, errcode_hint};
+use super::redact;
+use super::token::{AccessToken, TokenManager};
+use crate::clock::Clock;
+use crate::endpoint::Endpoint;
+use crate::ingest::normalize::as_int;
+
+/// How transient failures are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Tries per call, 45011 waits included.
+    pub max_attempts: u32,
+    /// First backoff delay; doubles each try, capped at 30 s, with jitter.
+    pub base_delay: Duration,
+    /// Fixed wait after 45011; None waits until the next full minute.
+    pub minute_quota_wait: Option<Duration>,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub struct FetchOk {
+    /// The body exactly as received (stored in `raw_responses`).
+    pub body: String,
+    /// The parsed body.
+    pub json: Value,
+    /// Requests sent, the successful one included.
+    pub attempts: u32,
+}
+
+/// One account's datacube client.
+pub struct DatacubeClient {
+    http: reqwest::Client,
+    api_base: String,
+    appid: String,
+    tokens: Arc<TokenManager>,
+    retry: RetryPolicy,
+    clock: Clock,
+    timezone: Tz,
+    /// Endpoints whose daily quota (45009) is spent, with the China day it happened.
+    exhausted: Mutex<HashMap<Endpoint, NaiveDate>>,
+}
+
+impl DatacubeClient {
+    /// A client for the account whose tokens `tokens` manages.
+    pub fn new(
+        http: reqwest::Client,
+        api_base: &str,
+        appid: &str,
+        tokens: Arc<TokenManager>,
+        retry: RetryPolicy,
+        clock: Clock,
+        timezone: Tz,
+    ) -> DatacubeClient {
+        DatacubeClient {
+            http,
+            api_base: api_base.trim_end_matches('/').to_string(),
+            appid: appid.to_string(),
+            tokens,
+            retry,
+            clock,
+            timezone,
+            exhausted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account this client calls for.
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// Checks a request locally, as WeChat would, so that no request is wasted.
+    pub fn validate(&self, endpoint: Endpoint, begin: NaiveDate, end: NaiveDate) -> Result<(), FetchError> {
+        let today = self.clock.today(self.timezone);
+        let problem = if begin > end {
+            Some("begin_date is after end_date".to_string())
+        } else if (end - begin).num_days() >= i64::from(endpoint.max_span_days()) {
+            Some(format!(
+                "the range spans {} days but {endpoint} allows at most {}",
+                (end - begin).num_days() + 1,
+                endpoint.max_span_days()
+            ))
+        } else if end >= today {
+            Some(format!("end_date must be before today ({today} in {})", self.timezone))
+        } else if begin < endpoint.first_date() {
+            Some(format!("{endpoint} has no data before {}", endpoint.first_date()))
+        } else {
+            None
+        };
+        match problem {
+            Some(why) => Err(FetchError {
+                kind: FetchErrorKind::Refused,
+                errcode: None,
+                message: format!("account {}, {endpoint} {begin}..{end}: {why}", self.appid),
+                attempts: 0,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Fetches `endpoint` for `begin..=end`, retrying as SPEC section 1 says.
+    /// Returns `Cancelled` as soon as `cancel` fires (nothing is half done).
+    pub async fn fetch(
+        &self,
+        endpoint: Endpoint,
+        begin: NaiveDate,
+        end: NaiveDate,
+        cancel: &CancellationToken,
+    ) -> Result<FetchOk, FetchError> {
+        self.validate(endpoint, begin, end)?;
+        let what = format!("account {}, {endpoint} {begin}..{end}", self.appid);
+        let mut attempts = 0u32;
+        let mut token_refreshed = false;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(self.fail(FetchErrorKind::Cancelled, None, &what, "shutting down", attempts));
+            }
+            if self.quota_spent(endpoint) {
+                return Err(self.fail(
+                    FetchErrorKind::QuotaSkipped,
+                    Some(45009),
+                    &what,
+                    "not sent: the daily quota of this endpoint is spent until tomorrow (China time)",
+                    attempts,
+                ));
+            }
+            attempts += 1;
+            let answer = tokio::select! {
+                _ = cancel.cancelled() => {
+                    return Err(self.fail(FetchErrorKind::Cancelled, None, &what, "shutting down", attempts));
+                }
+                answer = self.try_once(endpoint, begin, end) => answer,
+            };
+            let (verdict, errcode, detail, token) = match answer {
+                Attempt::Ok(body, json) => return Ok(FetchOk { body, json, attempts }),
+                Attempt::TokenFailed(e) if e.kind == FetchErrorKind::Transient => {
+                    (Verdict::Transient, e.errcode, e.message, None)
+                }
+                Attempt::TokenFailed(e) => {
+                    return Err(FetchError { attempts, ..e });
+                }
+                Attempt::Failed { verdict, errcode, detail, token } => (verdict, errcode, detail, token),
+            };
+            match verdict {
+                Verdict::Success => unreachable!("success is returned above"),
+                Verdict::Transient | Verdict::MinuteQuota => {
+                    let kind = if verdict == Verdict::MinuteQuota {
+                        FetchErrorKind::MinuteQuota
+                    } else {
+                        FetchErrorKind::Transient
+                    };
+                    if attempts >= self.retry.max_attempts {
+                        return Err(self.fail(kind, errcode, &what, &format!("{detail} (gave up after {attempts} tries)"), attempts));
+                    }
+                    let wait = if verdict == Verdict::MinuteQuota {
+                        self.minute_quota_wait()
+                    } else {
+                        self.backoff(attempts)
+                    };
+                    tracing::debug!(appid = %self.appid, %endpoint, %begin, %end, attempts, wait_ms = wait.as_millis() as u64, "{detail}; retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            return Err(self.fail(FetchErrorKind::Cancelled, None, &what, "shutting down", attempts));
+                        }
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Verdict::TokenInvalid => {
+                    if token_refreshed {
+                        return Err(self.fail(FetchErrorKind::Token, errcode, &what, &format!("{detail}, again after a token refresh"), attempts));
+                    }
+                    token_refreshed = true;
+                    if let Some(token) = token {
+                        self.tokens.invalidate(&token).await;
+                    }
+                    tracing::info!(appid = %self.appid, %endpoint, "access token rejected; refreshing it and retrying once");
+                }
+                Verdict::DailyQuota => {
+                    let today = self.clock.today(self.timezone);
+                    self.exhausted.lock().expect("quota map").insert(endpoint, today);
+                    return Err(self.fail(FetchErrorKind::DailyQuota, errcode, &what, &detail, attempts));
+                }
+                Verdict::NotReady => {
+                    return Err(self.fail(FetchErrorKind::NotReady, errcode, &what, &detail, attempts));
+                }
+                Verdict::Offline => {
+                    return Err(self.fail(FetchErrorKind::Offline, errcode, &what, &detail, attempts));
+                }
+                Verdict::Permanent => {
+                    return Err(self.fail(FetchErrorKind::Permanent, errcode, &what, &detail, attempts));
+                }
+            }
+        }
+    }
+
+    /// Whether 45009 was seen for `endpoint` on the current China day.
+    pub fn quota_spent(&self, endpoint: Endpoint) -> bool {
+        let today = self.clock.today(self.timezone);
+        self.exhausted
+            .lock()
+            .expect("quota map")
+            .get(&endpoint)
+            .is_some_and(|day| *day == today)
+    }
+
+    async fn try_once(&self, endpoint: Endpoint, begin: NaiveDate, end: NaiveDate) -> Attempt {
+        let token = match self.tokens.get().await {
+            Ok(token) => token,
+            Err(e) => return Attempt::TokenFailed(e),
+        };
+        let url = format!("{}/datacube/{}", self.api_base, endpoint.name());
+        let body = json!({ "begin_date": begin.to_string(), "end_date": end.to_string() });
+        let sent = self
+            .http
+            .post(url)
+            .query(&[("access_token", token.expose())])
+            .json(&body)
+            .send()
+            .await;
+        let failed = |verdict, errcode, detail: String| Attempt::Failed {
+            verdict,
+            errcode,
+            detail,
+            token: Some(token.clone()),
+        };
+        let response = match sent {
+            Ok(r) => r,
+            // `without_url`: the URL carries the access token.
+            Err(e) => return failed(Verdict::Transient, None, describe(&e.without_url())),
+        };
+        let status = response.status();
+        let text = match response.text().await {
+            Ok(t) => t,
+            Err(e) => return failed(Verdict::Transient, None, describe(&e.without_url())),
+        };
+        if status.is_server_error() || status.as_u16() == 429 {
+            return failed(Verdict::Transient, None, format!("HTTP {}", status.as_u16()));
+        }
+        if !status.is_success() {
+            return failed(Verdict::Permanent, None, format!("HTTP {}", status.as_u16()));
+        }
+        let json: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(_) => return failed(Verdict::Transient, None, "the answer is not valid JSON (truncated?)".into()),
+        };
+        let errcode = as_int(json.get("errcode")).unwrap_or(0);
+        match classify_errcode(errcode) {
+            Verdict::Success => Attempt::Ok(text, json),
+            verdict => {
+                let errmsg = json.get("errmsg").and_then(Value::as_str).unwrap_or("");
+                // errmsg comes from WeChat; redact it anyway in case it echoes the token.
+                let errmsg = redact(errmsg, &[token.expose(), self.tokens.secret()]);
+                failed(verdict, Some(errcode), format!("{} ({errmsg})", errcode_hint(errcode)))
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(Duration::from_secs(30));
+        // Full jitter in [50%, 100%] keeps concurrent retries from marching in step.
+        let factor = rand::rng().random_range(0.5..=1.0);
+        capped.mul_f64(factor)
+    }
+
+    fn minute_quota_wait(&self) -> Duration {
+        if let Some(wait) = self.retry.minute_quota_wait {
+            return wait;
+        }
+        let now = Utc::now();
+        let into_minute = Duration::from_secs(u64::from(now.second())) + Duration::from_nanos(u64::from(now.nanosecond() % 1_000_000_000));
+        Duration::from_secs(60).saturating_sub(into_minute) + Duration::from_millis(rand::rng().random_range(100..1000))
+    }
+
+    fn fail(&self, kind: FetchErrorKind, errcode: Option<i64>, what: &str, detail: &str, attempts: u32) -> FetchError {
+        FetchError {
+            kind,
+            errcode,
+            message: redact(&format!("{what}: {detail}"), &[self.tokens.secret()]),
+            attempts,
+        }
+    }
+}
+
+enum Attempt {
+    Ok(String, Value),
+    TokenFailed(FetchError),
+    Failed {
+        verdict: Verdict,
+        errcode: Option<i64>,
+        detail: String,
+        token: Option<AccessToken>,
+    },
+}
+
+/// A transport error in words, with its cause chain but no URL.
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the answer was cut off"
+    } else {
+        "request failed"
+    };
+    let mut text = format!("{kind}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    redact(&text, &[])
+}
