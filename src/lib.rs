@@ -1,12 +1,21 @@
 //! wxcube: copies a WeChat Official Account's datacube article statistics into SQLite.
 //!
-//! The modules follow the concepts: `config` (settings), `clock` (China's
-//! calendar), `endpoint` (the ten APIs), `wechat` (tokens and the datacube
-//! client), `ingest` (planning, normalisation, the run loop), `store` (SQLite),
-//! `lock`, `daemon`, `sim` (the built-in simulator), `cli`.
+//! Read top-down: `cli` parses the command line and calls one function per
+//! command; `config` loads settings; `clock` knows China's calendar;
+//! `endpoint` lists the ten APIs; `wechat` holds tokens and the datacube
+//! client; `ingest` plans chunks, normalises responses and runs the loop;
+//! `store` is SQLite; `lock`, `daemon` and `status` serve the commands; `sim`
+//! is the built-in simulator of the WeChat API; `demo` ties it all together.
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod endpoint;
 pub mod ingest;
+pub mod lock;
+pub mod sim;
+pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod wechat;

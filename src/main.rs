@@ -1,1 +1,4 @@
-fn main(){}
+//! The `wxcube` binary: everything lives in the library.
+fn main() -> std::process::ExitCode {
+    wxcube::cli::main()
+}

@@ -234,6 +234,9 @@ impl Engine {
         let run_id = self.start_run(command).await?;
         let total: usize = plans.iter().map(|(_, c)| c.len()).sum();
         let bar = progress_bar(progress, total as u64);
+        if progress {
+            crate::telemetry::set_progress_bar(Some(bar.clone()));
+        }
         tracing::info!(command, chunks = total, accounts = plans.len(), "run started");
         let runs = plans
             .into_iter()
@@ -243,6 +246,7 @@ impl Engine {
             report.absorb(account_report);
         }
         bar.finish_and_clear();
+        crate::telemetry::set_progress_bar(None);
         report.duration = started.elapsed();
         self.finish_run(run_id, &report).await;
         tracing::info!(

@@ -1,0 +1,139 @@
+//! `wxcube daemon`: a catch-up sync at start, then one sync per `schedule`
+//! tick, never two at once; a clean stop on SIGTERM/SIGINT.
+//!
+//! Locks: the daemon holds `<database>.daemon.lock` for its whole life (a
+//! second daemon exits 3) and takes the writer lock `<database>.lock` only while
+//! a sync runs, so that a manual `sync` or `backfill` can run while it is idle.
+//! A tick that finds the writer lock held waits for it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::ingest::Engine;
+use crate::lock::DbLock;
+use crate::store::{self, Store};
+
+/// Why the daemon stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Runs until `cancel` fires. Returns after the sync in flight (if any) has
+/// committed or rolled back its chunk and the database is closed.
+pub async fn run(settings: Arc<Settings>, clock: Clock, cancel: CancellationToken) -> Result<(), DaemonError> {
+    let writer_lock = store::lock_path(&settings.database)?;
+    let daemon_lock_path = PathBuf::from(format!("{}.daemon", writer_lock.display()));
+    let _daemon_lock = DbLock::try_acquire(&daemon_lock_path, "daemon")?;
+    let store = Store::open(&settings.database).await?;
+    let engine = Engine::new(settings.clone(), store.clone(), clock)?;
+
+    // The scheduler only signals ticks; the sync itself runs in this task, so
+    // runs can never overlap. A tick that arrives mid-run is dropped with a line.
+    let busy = Arc::new(AtomicBool::new(true));
+    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
+    let mut scheduler = JobScheduler::new().await.context("cannot start the scheduler")?;
+    let job_busy = busy.clone();
+    let job = Job::new_async_tz(settings.schedule.as_str(), settings.timezone, move |_, _| {
+        let busy = job_busy.clone();
+        let tx = tick_tx.clone();
+        Box::pin(async move {
+            if busy.load(Ordering::SeqCst) || tx.try_send(()).is_err() {
+                tracing::info!("schedule tick skipped: a sync is still running");
+            }
+        })
+    })
+    .with_context(|| format!("configuration key `schedule`: cannot schedule {:?}", settings.schedule))?;
+    scheduler.add(job).await.context("cannot add the scheduled job")?;
+    scheduler.start().await.context("cannot start the scheduler")?;
+    tracing::info!(schedule = %settings.schedule, timezone = %settings.timezone, database = %store.path().display(), "daemon started");
+    notify(&[sd_notify::NotifyState::Ready]);
+
+    // Catch-up at start: the ledger knows what is missing after downtime.
+    let mut reason = "catch-up at start";
+    loop {
+        busy.store(true, Ordering::SeqCst);
+        sync_once(&engine, &writer_lock, reason, &cancel).await;
+        busy.store(false, Ordering::SeqCst);
+        if cancel.is_cancelled() {
+            break;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            tick = tick_rx.recv() => {
+                if tick.is_none() {
+                    break;
+                }
+                reason = "scheduled";
+            }
+        }
+    }
+    tracing::info!("daemon stopping");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = scheduler.shutdown().await;
+    store.close().await;
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+/// One sync under the writer lock. Failures are logged, never fatal: the next
+/// tick (or the next start) retries what is missing.
+async fn sync_once(engine: &Engine, lock_path: &std::path::Path, reason: &str, cancel: &CancellationToken) {
+    let lock = DbLock::acquire_waiting(lock_path, "daemon sync", cancel, |holder| {
+        tracing::warn!(%holder, "waiting for the database lock before the {reason} sync");
+    })
+    .await;
+    let _lock = match lock {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!("sync skipped: {e}");
+            return;
+        }
+    };
+    tracing::info!("{reason} sync starting");
+    match engine.sync(None, cancel).await {
+        Ok(report) if report.exit_code() == 0 => {}
+        Ok(report) => {
+            for failure in &report.failures {
+                tracing::warn!("{failure}");
+            }
+        }
+        Err(e) => tracing::error!("sync failed: {e:#}"),
+    }
+}
+
+/// Tells systemd about our state when run under `Type=notify`; a no-op elsewhere.
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!("sd_notify failed: {e}");
+    }
+}
+
+/// Cancels `cancel` on the first SIGTERM or SIGINT; exits at once on the second.
+pub fn install_shutdown(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::info!("shutdown requested: finishing the chunk in flight (a second signal exits at once)");
+        cancel.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+}

@@ -1,0 +1,2 @@
+//! The one integration test binary (one link step on 2 cores).
+mod parsing;
