@@ -129,7 +129,10 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(cli.log_format, cli.verbose as i8 - cli.quiet as i8);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wxcube: error: cannot start the async runtime: {e}");
@@ -152,12 +155,23 @@ pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Daemon => cmd_daemon(&overrides, clock).await,
         Command::Sync { account, wait } => {
-            with_engine(&overrides, clock, "sync", wait, |engine, cancel| async move {
-                engine.sync(account.as_deref(), &cancel).await
-            })
+            with_engine(
+                &overrides,
+                clock,
+                "sync",
+                wait,
+                |engine, cancel| async move { engine.sync(account.as_deref(), &cancel).await },
+            )
             .await
         }
-        Command::Backfill { from, to, account, endpoints, refetch, wait } => {
+        Command::Backfill {
+            from,
+            to,
+            account,
+            endpoints,
+            refetch,
+            wait,
+        } => {
             let request = BackfillRequest {
                 from,
                 to,
@@ -166,14 +180,24 @@ pub async fn run(cli: Cli) -> u8 {
                 refetch,
                 progress: std::io::stderr().is_terminal(),
             };
-            with_engine(&overrides, clock, "backfill", wait, |engine, cancel| async move {
-                engine.backfill(&request, &cancel).await
-            })
+            with_engine(
+                &overrides,
+                clock,
+                "backfill",
+                wait,
+                |engine, cancel| async move { engine.backfill(&request, &cancel).await },
+            )
             .await
         }
-        Command::Status { account, json } => cmd_status(&overrides, clock, account.as_deref(), json).await,
+        Command::Status { account, json } => {
+            cmd_status(&overrides, clock, account.as_deref(), json).await
+        }
         Command::Demo { days } => demo::run(cli.database.as_deref(), days, clock).await,
-        Command::Simulate { listen, faults, secret } => cmd_simulate(listen, &faults, secret).await,
+        Command::Simulate {
+            listen,
+            faults,
+            secret,
+        } => cmd_simulate(listen, &faults, secret).await,
         Command::Migrate => cmd_migrate(&overrides).await,
     }
 }
@@ -188,7 +212,13 @@ fn load_settings(overrides: &CliOverrides, need: Need) -> Result<Settings, u8> {
 }
 
 /// Shared by sync and backfill: configuration, lock, database, signals, run, report.
-async fn with_engine<F, Fut>(overrides: &CliOverrides, clock: Clock, command: &str, wait: bool, body: F) -> u8
+async fn with_engine<F, Fut>(
+    overrides: &CliOverrides,
+    clock: Clock,
+    command: &str,
+    wait: bool,
+    body: F,
+) -> u8
 where
     F: FnOnce(Engine, CancellationToken) -> Fut,
     Fut: Future<Output = Result<RunReport, RunError>>,
@@ -238,7 +268,11 @@ pub fn report_outcome(command: &str, report: &RunReport) -> u8 {
     for failure in &report.failures {
         eprintln!("wxcube: {command}: failed: {failure}");
     }
-    let cancelled = if report.cancelled { " (stopped early by a signal)" } else { "" };
+    let cancelled = if report.cancelled {
+        " (stopped early by a signal)"
+    } else {
+        ""
+    };
     eprintln!(
         "wxcube: {command}: {} of {} chunks stored, {} failed, {} not sent, {} requests, {} rows in {:.1}s{cancelled}",
         report.chunks_ok,
@@ -253,7 +287,12 @@ pub fn report_outcome(command: &str, report: &RunReport) -> u8 {
 }
 
 /// Takes the writer lock: fails with exit 3 when held, or waits with `--wait`.
-async fn take_lock(database: &str, command: &str, wait: bool, cancel: &CancellationToken) -> Result<Option<DbLock>, u8> {
+async fn take_lock(
+    database: &str,
+    command: &str,
+    wait: bool,
+    cancel: &CancellationToken,
+) -> Result<Option<DbLock>, u8> {
     let path = store::lock_path(database).map_err(|e| {
         eprintln!("wxcube: error: {e:#}");
         EXIT_USAGE
@@ -297,7 +336,12 @@ async fn cmd_daemon(overrides: &CliOverrides, clock: Clock) -> u8 {
     }
 }
 
-async fn cmd_status(overrides: &CliOverrides, clock: Clock, account: Option<&str>, json: bool) -> u8 {
+async fn cmd_status(
+    overrides: &CliOverrides,
+    clock: Clock,
+    account: Option<&str>,
+    json: bool,
+) -> u8 {
     let settings = match load_settings(overrides, Need::NoCredentials) {
         Ok(s) => s,
         Err(code) => return code,
@@ -355,7 +399,10 @@ async fn cmd_simulate(listen: SocketAddr, faults: &str, secret: Option<String>) 
             return EXIT_USAGE;
         }
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| listen.to_string());
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| listen.to_string());
     println!("wxcube simulator listening on http://{addr}");
     let options = sim::SimOptions {
         secret,

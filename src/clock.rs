@@ -31,6 +31,11 @@ impl Clock {
         }
     }
 
+    /// A clock driven by `now` (tests move time forward with it).
+    pub fn from_fn(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Clock {
+        Clock { now: Arc::new(now) }
+    }
+
     /// The current instant.
     pub fn now(&self) -> DateTime<Utc> {
         (self.now)()
@@ -85,13 +90,19 @@ mod tests {
     #[test]
     fn yesterday_in_china_after_utc_midnight_plus_eight() {
         // 2026-01-01T23:30Z is 07:30 on Jan 2 in China.
-        assert_eq!(at("2026-01-01T23:30:00Z").yesterday(CHINA).to_string(), "2026-01-01");
+        assert_eq!(
+            at("2026-01-01T23:30:00Z").yesterday(CHINA).to_string(),
+            "2026-01-01"
+        );
     }
 
     #[test]
     fn yesterday_in_china_before_midnight_china() {
         // 2026-01-01T15:59Z is 23:59 on Jan 1 in China.
-        assert_eq!(at("2026-01-01T15:59:00Z").yesterday(CHINA).to_string(), "2025-12-31");
+        assert_eq!(
+            at("2026-01-01T15:59:00Z").yesterday(CHINA).to_string(),
+            "2025-12-31"
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ pub enum DaemonError {
 
 /// Runs until `cancel` fires. Returns after the sync in flight (if any) has
 /// committed or rolled back its chunk and the database is closed.
-pub async fn run(settings: Arc<Settings>, clock: Clock, cancel: CancellationToken) -> Result<(), DaemonError> {
+pub async fn run(
+    settings: Arc<Settings>,
+    clock: Clock,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
     let writer_lock = store::lock_path(&settings.database)?;
     let daemon_lock_path = PathBuf::from(format!("{}.daemon", writer_lock.display()));
     let _daemon_lock = DbLock::try_acquire(&daemon_lock_path, "daemon")?;
@@ -43,20 +47,37 @@ pub async fn run(settings: Arc<Settings>, clock: Clock, cancel: CancellationToke
     // runs can never overlap. A tick that arrives mid-run is dropped with a line.
     let busy = Arc::new(AtomicBool::new(true));
     let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
-    let mut scheduler = JobScheduler::new().await.context("cannot start the scheduler")?;
+    let mut scheduler = JobScheduler::new()
+        .await
+        .context("cannot start the scheduler")?;
     let job_busy = busy.clone();
-    let job = Job::new_async_tz(settings.schedule.as_str(), settings.timezone, move |_, _| {
-        let busy = job_busy.clone();
-        let tx = tick_tx.clone();
-        Box::pin(async move {
-            if busy.load(Ordering::SeqCst) || tx.try_send(()).is_err() {
-                tracing::info!("schedule tick skipped: a sync is still running");
-            }
-        })
-    })
-    .with_context(|| format!("configuration key `schedule`: cannot schedule {:?}", settings.schedule))?;
-    scheduler.add(job).await.context("cannot add the scheduled job")?;
-    scheduler.start().await.context("cannot start the scheduler")?;
+    let job = Job::new_async_tz(
+        settings.schedule.as_str(),
+        settings.timezone,
+        move |_, _| {
+            let busy = job_busy.clone();
+            let tx = tick_tx.clone();
+            Box::pin(async move {
+                if busy.load(Ordering::SeqCst) || tx.try_send(()).is_err() {
+                    tracing::info!("schedule tick skipped: a sync is still running");
+                }
+            })
+        },
+    )
+    .with_context(|| {
+        format!(
+            "configuration key `schedule`: cannot schedule {:?}",
+            settings.schedule
+        )
+    })?;
+    scheduler
+        .add(job)
+        .await
+        .context("cannot add the scheduled job")?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
     tracing::info!(schedule = %settings.schedule, timezone = %settings.timezone, database = %store.path().display(), "daemon started");
     notify(&[sd_notify::NotifyState::Ready]);
 
@@ -89,7 +110,12 @@ pub async fn run(settings: Arc<Settings>, clock: Clock, cancel: CancellationToke
 
 /// One sync under the writer lock. Failures are logged, never fatal: the next
 /// tick (or the next start) retries what is missing.
-async fn sync_once(engine: &Engine, lock_path: &std::path::Path, reason: &str, cancel: &CancellationToken) {
+async fn sync_once(
+    engine: &Engine,
+    lock_path: &std::path::Path,
+    reason: &str,
+    cancel: &CancellationToken,
+) {
     let lock = DbLock::acquire_waiting(lock_path, "daemon sync", cancel, |holder| {
         tracing::warn!(%holder, "waiting for the database lock before the {reason} sync");
     })
@@ -125,12 +151,17 @@ fn notify(state: &[sd_notify::NotifyState]) {
 pub fn install_shutdown(cancel: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        tracing::info!("shutdown requested: finishing the chunk in flight (a second signal exits at once)");
+        tracing::info!(
+            "shutdown requested: finishing the chunk in flight (a second signal exits at once)"
+        );
         cancel.cancel();
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         tracing::warn!("second signal: exiting now");

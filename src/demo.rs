@@ -38,11 +38,17 @@ pub async fn run(database: Option<&str>, days: u32, clock: Clock) -> u8 {
 async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8> {
     let simulator = Simulator::start(
         "127.0.0.1:0".parse().expect("valid address"),
-        SimOptions { clock: clock.clone(), ..SimOptions::default() },
+        SimOptions {
+            clock: clock.clone(),
+            ..SimOptions::default()
+        },
     )
     .await?;
     // Built-in defaults only: the demo must not pick up a real configuration.
-    let overrides = CliOverrides { config: None, database: Some(database.to_string()) };
+    let overrides = CliOverrides {
+        config: None,
+        database: Some(database.to_string()),
+    };
     let mut settings = match config::load_from(&overrides, &[], Need::NoCredentials, &[]) {
         Ok(s) => s,
         Err(e) => {
@@ -81,9 +87,20 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
     };
     let cancel = CancellationToken::new();
     crate::daemon::install_shutdown(cancel.clone());
-    let report = engine.backfill(&request, &cancel).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = engine
+        .backfill(&request, &cancel)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let code = report_outcome("demo", &report);
-    let summary = summary(&store, database, from, latest, days, simulator.stats.datacube_requests()).await?;
+    let summary = summary(
+        &store,
+        database,
+        from,
+        latest,
+        days,
+        simulator.stats.datacube_requests(),
+    )
+    .await?;
     print!("{summary}");
     store.close().await;
     simulator.stop().await;
@@ -107,17 +124,40 @@ async fn summary(
     for table in ALL_TABLES {
         // Table names come from our own static list, never from input.
         let sql = format!("SELECT COUNT(*) FROM {}", table.name);
-        let count: i64 = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(store.pool()).await?.get(0);
+        let count: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(store.pool())
+            .await?
+            .get(0);
         writeln!(out, "  {:<24} {count:>8}", table.name)?;
     }
     let query = "SELECT ref_date, int_page_read_user, int_page_read_count, share_user \
                  FROM v_reads_by_channel WHERE user_source = 99999999 ORDER BY ref_date DESC LIMIT 7";
-    writeln!(out, "\nExample query, reads per day over all channels (the last 7 days):\n  {query};\n")?;
-    writeln!(out, "  {:<12} {:>8} {:>8} {:>8}", "ref_date", "readers", "reads", "sharers")?;
+    writeln!(
+        out,
+        "\nExample query, reads per day over all channels (the last 7 days):\n  {query};\n"
+    )?;
+    writeln!(
+        out,
+        "  {:<12} {:>8} {:>8} {:>8}",
+        "ref_date", "readers", "reads", "sharers"
+    )?;
     for row in sqlx::query(query).fetch_all(store.pool()).await? {
-        let cell = |i: usize| row.get::<Option<i64>, _>(i).map_or("-".to_string(), |v| v.to_string());
-        writeln!(out, "  {:<12} {:>8} {:>8} {:>8}", row.get::<String, _>(0), cell(1), cell(2), cell(3))?;
+        let cell = |i: usize| {
+            row.get::<Option<i64>, _>(i)
+                .map_or("-".to_string(), |v| v.to_string())
+        };
+        writeln!(
+            out,
+            "  {:<12} {:>8} {:>8} {:>8}",
+            row.get::<String, _>(0),
+            cell(1),
+            cell(2),
+            cell(3)
+        )?;
     }
-    writeln!(out, "\nMore: sqlite3 {database} 'SELECT * FROM v_biz_reads_by_scene ORDER BY ref_date DESC LIMIT 8'")?;
+    writeln!(
+        out,
+        "\nMore: sqlite3 {database} 'SELECT * FROM v_biz_reads_by_scene ORDER BY ref_date DESC LIMIT 8'"
+    )?;
     Ok(out)
 }

@@ -152,7 +152,11 @@ mod tests {
         for e in Endpoint::ALL {
             assert_eq!(Endpoint::from_name(e.name()), Some(e));
         }
-        assert!(parse_endpoint("getfoo").unwrap_err().contains("getbizsummary"));
+        assert!(
+            parse_endpoint("getfoo")
+                .unwrap_err()
+                .contains("getbizsummary")
+        );
     }
 
     #[test]
@@ -162,7 +166,10 @@ mod tests {
         assert_eq!(Endpoint::BizSummary.max_span_days(), 30);
         assert_eq!(Endpoint::ArticleTotalDetail.max_span_days(), 1);
         assert_eq!(Endpoint::ArticleRead.first_date().to_string(), "2025-11-01");
-        assert_eq!(Endpoint::UserShareHour.first_date().to_string(), "2014-12-01");
+        assert_eq!(
+            Endpoint::UserShareHour.first_date().to_string(),
+            "2014-12-01"
+        );
         assert_eq!(Endpoint::ArticleTotalDetail.refresh_days(7), 30);
         assert_eq!(Endpoint::UserRead.refresh_days(7), 7);
     }

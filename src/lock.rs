@@ -23,14 +23,20 @@ pub enum LockError {
     Held { path: PathBuf, holder: String },
     /// The lock file could not be opened (a permission or disk problem).
     #[error("cannot open the lock file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl DbLock {
     /// Takes the lock at `path` now, or says who holds it. `what` describes the
     /// holder ("backfill", "daemon (idle)") for whoever is refused.
     pub fn try_acquire(path: &Path, what: &str) -> Result<DbLock, LockError> {
-        let io = |source| LockError::Io { path: path.to_path_buf(), source };
+        let io = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -46,12 +52,19 @@ impl DbLock {
                 let holder = holder.trim();
                 return Err(LockError::Held {
                     path: path.to_path_buf(),
-                    holder: if holder.is_empty() { "unknown holder".into() } else { holder.to_string() },
+                    holder: if holder.is_empty() {
+                        "unknown holder".into()
+                    } else {
+                        holder.to_string()
+                    },
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        let mut lock = DbLock { file, path: path.to_path_buf() };
+        let mut lock = DbLock {
+            file,
+            path: path.to_path_buf(),
+        };
         lock.describe(what).map_err(io)?;
         Ok(lock)
     }

@@ -49,7 +49,12 @@ pub struct LastError {
 
 /// Builds the status of every configured account (and any other account the
 /// ledger knows), or only `only`.
-pub async fn collect(settings: &Settings, store: &Store, clock: &Clock, only: Option<&str>) -> anyhow::Result<Vec<EndpointStatus>> {
+pub async fn collect(
+    settings: &Settings,
+    store: &Store,
+    clock: &Clock,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<EndpointStatus>> {
     let tz = settings.timezone;
     let latest = clock.yesterday(tz);
     let today = clock.today(tz);
@@ -63,26 +68,41 @@ pub async fn collect(settings: &Settings, store: &Store, clock: &Clock, only: Op
     let mut out = Vec::new();
     for appid in appids {
         let start_date = settings.account(&appid).and_then(|a| a.start_date);
-        let endpoints: Vec<Endpoint> = if settings.endpoints.is_empty() { Endpoint::ALL.to_vec() } else { settings.endpoints.clone() };
+        let endpoints: Vec<Endpoint> = if settings.endpoints.is_empty() {
+            Endpoint::ALL.to_vec()
+        } else {
+            settings.endpoints.clone()
+        };
         for endpoint in endpoints {
             let ledger = store.ledger(&appid, endpoint).await?;
             let coverage = plan::coverage(endpoint, &ledger, tz);
-            let stored: Vec<NaiveDate> = coverage.iter().filter(|(_, s)| s.ok).map(|(d, _)| *d).collect();
+            let stored: Vec<NaiveDate> = coverage
+                .iter()
+                .filter(|(_, s)| s.ok)
+                .map(|(d, _)| *d)
+                .collect();
             let window_from = start_date
                 .unwrap_or(latest - Days::new(u64::from(settings.catch_up_days.max(1)) - 1))
                 .max(endpoint.first_date());
             let missing: Vec<NaiveDate> = days(window_from, latest)
                 .filter(|d| !coverage.get(d).is_some_and(|s| s.ok))
                 .collect();
-            let delayed_days = coverage.values().filter(|s| s.ok && s.latest_unfinished).count();
+            let delayed_days = coverage
+                .values()
+                .filter(|s| s.ok && s.latest_unfinished)
+                .count();
             let last_success = ledger.iter().filter(|r| r.ok).map(|r| r.fetched_at).max();
-            let last_error = ledger.iter().filter(|r| !r.ok).max_by_key(|r| r.fetched_at).map(|r| LastError {
-                at: rfc3339(r.fetched_at),
-                begin_date: r.begin,
-                end_date: r.end,
-                errcode: r.errcode,
-                error: r.error.clone(),
-            });
+            let last_error = ledger
+                .iter()
+                .filter(|r| !r.ok)
+                .max_by_key(|r| r.fetched_at)
+                .map(|r| LastError {
+                    at: rfc3339(r.fetched_at),
+                    begin_date: r.begin,
+                    end_date: r.end,
+                    errcode: r.errcode,
+                    error: r.error.clone(),
+                });
             out.push(EndpointStatus {
                 appid: appid.clone(),
                 endpoint: endpoint.name(),
@@ -122,7 +142,12 @@ pub fn render_table(statuses: &[EndpointStatus]) -> String {
         }
         if let Some(e) = &s.last_error {
             let code = e.errcode.map_or(String::new(), |c| format!("errcode {c} "));
-            state.push(format!("last error {} {}: {code}{}", e.at, e.begin_date, e.error.as_deref().unwrap_or("")));
+            state.push(format!(
+                "last error {} {}: {code}{}",
+                e.at,
+                e.begin_date,
+                e.error.as_deref().unwrap_or("")
+            ));
         }
         if state.is_empty() {
             state.push("ok".into());
@@ -150,7 +175,11 @@ fn ranges(days: &[NaiveDate]) -> Vec<String> {
         while iter.peek().is_some_and(|d| (*d - end).num_days() == 1) {
             end = iter.next().expect("peeked");
         }
-        out.push(if start == end { start.to_string() } else { format!("{start}..{end}") });
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}..{end}")
+        });
     }
     out
 }
@@ -163,7 +192,12 @@ mod tests {
     #[test]
     fn ranges_compress_consecutive_days() {
         let d = |s| parse_date(s).unwrap();
-        let days = [d("2026-01-01"), d("2026-01-02"), d("2026-01-03"), d("2026-01-05")];
+        let days = [
+            d("2026-01-01"),
+            d("2026-01-02"),
+            d("2026-01-03"),
+            d("2026-01-05"),
+        ];
         assert_eq!(ranges(&days), ["2026-01-01..2026-01-03", "2026-01-05"]);
     }
 }

@@ -34,15 +34,23 @@ pub fn init(format: LogFormat, verbosity: i8) {
         _ => "trace",
     };
     // Our crate at the chosen level; noisy dependencies one step quieter.
-    let default = format!("{level},wxcube={level},sqlx=warn,hyper=warn,reqwest=warn,h2=warn,tokio_cron_scheduler=warn");
+    let default = format!(
+        "{level},wxcube={level},sqlx=warn,hyper=warn,reqwest=warn,h2=warn,tokio_cron_scheduler=warn"
+    );
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(StderrAroundBar)
         .with_target(false);
     let result = match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
     };
     // A second init (tests calling run() twice) keeps the first subscriber.
     let _ = result;
@@ -57,7 +65,9 @@ impl Write for LineWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let bar = ACTIVE_BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match bar {
-            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|_| buf.len()),
+            Some(bar) => bar
+                .suspend(|| std::io::stderr().write_all(buf))
+                .map(|_| buf.len()),
             None => std::io::stderr().write_all(buf).map(|_| buf.len()),
         }
     }

@@ -158,7 +158,8 @@ pub fn normalize(
                 let msgid = ctx.text_key(item, "msgid", index)?;
                 rows.push(article(appid, &msgid).title(item).build());
                 let mut row = Row::new(&tables::ARTICLE_DAILY, appid);
-                row.set("ref_date", ref_date.as_str()).set("msgid", msgid.as_str());
+                row.set("ref_date", ref_date.as_str())
+                    .set("msgid", msgid.as_str());
                 set_ints(&mut row, item, &tables::READ_COUNTERS);
                 rows.push(row);
             }
@@ -242,7 +243,10 @@ pub fn normalize(
                 let mut row = Row::new(&tables::ARTICLE_SHARE_DAILY, appid);
                 row.set("ref_date", ref_date.as_str())
                     .set("msgid", msgid.as_str())
-                    .set("share_user", detail.and_then(|d| as_int(d.get("share_user"))));
+                    .set(
+                        "share_user",
+                        detail.and_then(|d| as_int(d.get("share_user"))),
+                    );
                 rows.push(row);
             }
             Endpoint::BizSummary => {
@@ -322,18 +326,33 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn date(&self, item: &Map<String, Value>, key: &str, index: usize) -> Result<NaiveDate, ShapeError> {
+    fn date(
+        &self,
+        item: &Map<String, Value>,
+        key: &str,
+        index: usize,
+    ) -> Result<NaiveDate, ShapeError> {
         let text = as_text(item.get(key)).ok_or_else(|| self.missing(key, index))?;
         parse_date(&text).map_err(|e| self.bad(key, index, &e))
     }
 
-    fn text_key(&self, item: &Map<String, Value>, key: &str, index: usize) -> Result<String, ShapeError> {
+    fn text_key(
+        &self,
+        item: &Map<String, Value>,
+        key: &str,
+        index: usize,
+    ) -> Result<String, ShapeError> {
         as_text(item.get(key))
             .filter(|s| !s.is_empty())
             .ok_or_else(|| self.missing(key, index))
     }
 
-    fn int_key(&self, item: &Map<String, Value>, key: &str, index: usize) -> Result<i64, ShapeError> {
+    fn int_key(
+        &self,
+        item: &Map<String, Value>,
+        key: &str,
+        index: usize,
+    ) -> Result<i64, ShapeError> {
         as_int(item.get(key)).ok_or_else(|| self.missing(key, index))
     }
 
@@ -398,7 +417,8 @@ impl ArticleRow {
     }
 
     fn url(mut self, item: &Map<String, Value>, key: &str) -> Self {
-        self.0.set("url", as_text(item.get(key)).filter(|u| !u.is_empty()));
+        self.0
+            .set("url", as_text(item.get(key)).filter(|u| !u.is_empty()));
         self
     }
 

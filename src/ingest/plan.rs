@@ -78,7 +78,10 @@ pub fn coverage(endpoint: Endpoint, ledger: &[LedgerRow], tz: Tz) -> BTreeMap<Na
 
 /// Whether the latest ledger row of this endpoint says it is offline (47009)
 /// and that was less than `OFFLINE_DAYS` ago, with no success since.
-pub fn offline_since(ledger: &[LedgerRow], now: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+pub fn offline_since(
+    ledger: &[LedgerRow],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
     let latest = ledger.iter().max_by_key(|r| r.fetched_at)?;
     let last_offline = ledger
         .iter()
@@ -86,8 +89,10 @@ pub fn offline_since(ledger: &[LedgerRow], now: chrono::DateTime<chrono::Utc>) -
         .map(|r| r.fetched_at)
         .max()?;
     let success_after = ledger.iter().any(|r| r.ok && r.fetched_at > last_offline);
-    (!success_after && latest.fetched_at >= last_offline && now - last_offline < chrono::Duration::days(OFFLINE_DAYS))
-        .then_some(last_offline)
+    (!success_after
+        && latest.fetched_at >= last_offline
+        && now - last_offline < chrono::Duration::days(OFFLINE_DAYS))
+    .then_some(last_offline)
 }
 
 /// Whether this endpoint answered 45009 earlier on the current day (`today` in `tz`).
@@ -105,10 +110,16 @@ pub fn chunk_days(endpoint: Endpoint, days: &BTreeSet<NaiveDate>) -> Vec<Chunk> 
     let mut current: Option<Chunk> = None;
     for &day in days {
         match &mut current {
-            Some(c) if (day - c.end).num_days() == 1 && (day - c.begin).num_days() < span => c.end = day,
+            Some(c) if (day - c.end).num_days() == 1 && (day - c.begin).num_days() < span => {
+                c.end = day
+            }
             _ => {
                 chunks.extend(current.take());
-                current = Some(Chunk { endpoint, begin: day, end: day });
+                current = Some(Chunk {
+                    endpoint,
+                    begin: day,
+                    end: day,
+                });
             }
         }
     }
@@ -128,7 +139,11 @@ pub struct SyncWindow {
 /// The days a sync fetches for one endpoint (SPEC section 4): the refresh
 /// window, the days of the catch-up window whose latest fetch was delayed or
 /// not ready, and every day of the catch-up window with no success yet.
-pub fn sync_days(endpoint: Endpoint, window: &SyncWindow, coverage: &BTreeMap<NaiveDate, DayState>) -> BTreeSet<NaiveDate> {
+pub fn sync_days(
+    endpoint: Endpoint,
+    window: &SyncWindow,
+    coverage: &BTreeMap<NaiveDate, DayState>,
+) -> BTreeSet<NaiveDate> {
     let first = endpoint.first_date();
     let latest = window.latest;
     let mut wanted = BTreeSet::new();
@@ -166,7 +181,12 @@ pub fn backfill_days(
 
 /// Clamps a requested range to what `endpoint` can serve: not before its
 /// family's first date, not after `latest`. None if nothing is left.
-pub fn clamp(endpoint: Endpoint, from: NaiveDate, to: NaiveDate, latest: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+pub fn clamp(
+    endpoint: Endpoint,
+    from: NaiveDate,
+    to: NaiveDate,
+    latest: NaiveDate,
+) -> Option<(NaiveDate, NaiveDate)> {
     let from = from.max(endpoint.first_date());
     let to = to.min(latest);
     (from <= to).then_some((from, to))
@@ -182,7 +202,15 @@ mod tests {
         parse_date(s).unwrap()
     }
 
-    fn row(endpoint: Endpoint, begin: &str, end: &str, ok: bool, errcode: Option<i64>, at: &str, delay: Option<bool>) -> LedgerRow {
+    fn row(
+        endpoint: Endpoint,
+        begin: &str,
+        end: &str,
+        ok: bool,
+        errcode: Option<i64>,
+        at: &str,
+        delay: Option<bool>,
+    ) -> LedgerRow {
         LedgerRow {
             appid: "wx1".into(),
             endpoint: endpoint.name().into(),
@@ -200,13 +228,26 @@ mod tests {
 
     #[test]
     fn chunks_respect_span_and_gaps() {
-        let days: BTreeSet<_> = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-06"]
-            .iter()
-            .map(|s| d(s))
-            .collect();
+        let days: BTreeSet<_> = [
+            "2026-01-01",
+            "2026-01-02",
+            "2026-01-03",
+            "2026-01-04",
+            "2026-01-06",
+        ]
+        .iter()
+        .map(|s| d(s))
+        .collect();
         let chunks = chunk_days(Endpoint::UserRead, &days);
         let got: Vec<String> = chunks.iter().map(|c| c.to_string()).collect();
-        assert_eq!(got, ["getuserread 2026-01-01..2026-01-03", "getuserread 2026-01-04", "getuserread 2026-01-06"]);
+        assert_eq!(
+            got,
+            [
+                "getuserread 2026-01-01..2026-01-03",
+                "getuserread 2026-01-04",
+                "getuserread 2026-01-06"
+            ]
+        );
         assert_eq!(chunk_days(Endpoint::ArticleSummary, &days).len(), 5);
         assert_eq!(chunk_days(Endpoint::BizSummary, &days).len(), 2);
     }
@@ -214,27 +255,72 @@ mod tests {
     #[test]
     fn a_fetch_is_final_seven_days_after_its_end_in_china() {
         // Fetched 2026-01-08 00:30 China time = 2026-01-07T16:30Z.
-        let ledger = [row(Endpoint::ArticleTotal, "2026-01-01", "2026-01-01", true, None, "2026-01-07T16:30:00Z", None)];
+        let ledger = [row(
+            Endpoint::ArticleTotal,
+            "2026-01-01",
+            "2026-01-01",
+            true,
+            None,
+            "2026-01-07T16:30:00Z",
+            None,
+        )];
         assert!(coverage(Endpoint::ArticleTotal, &ledger, CHINA)[&d("2026-01-01")].final_);
-        let ledger = [row(Endpoint::ArticleTotal, "2026-01-01", "2026-01-01", true, None, "2026-01-07T15:30:00Z", None)];
+        let ledger = [row(
+            Endpoint::ArticleTotal,
+            "2026-01-01",
+            "2026-01-01",
+            true,
+            None,
+            "2026-01-07T15:30:00Z",
+            None,
+        )];
         assert!(!coverage(Endpoint::ArticleTotal, &ledger, CHINA)[&d("2026-01-01")].final_);
         // getarticletotaldetail needs 30 days, and a delayed answer is never final.
-        let ledger = [row(Endpoint::ArticleTotalDetail, "2026-01-01", "2026-01-01", true, None, "2026-01-20T00:00:00Z", Some(false))];
+        let ledger = [row(
+            Endpoint::ArticleTotalDetail,
+            "2026-01-01",
+            "2026-01-01",
+            true,
+            None,
+            "2026-01-20T00:00:00Z",
+            Some(false),
+        )];
         assert!(!coverage(Endpoint::ArticleTotalDetail, &ledger, CHINA)[&d("2026-01-01")].final_);
-        let ledger = [row(Endpoint::ArticleRead, "2026-01-01", "2026-01-01", true, None, "2026-03-01T00:00:00Z", Some(true))];
+        let ledger = [row(
+            Endpoint::ArticleRead,
+            "2026-01-01",
+            "2026-01-01",
+            true,
+            None,
+            "2026-03-01T00:00:00Z",
+            Some(true),
+        )];
         let c = coverage(Endpoint::ArticleRead, &ledger, CHINA);
         assert!(!c[&d("2026-01-01")].final_ && c[&d("2026-01-01")].latest_unfinished);
     }
 
     #[test]
     fn sync_plans_refresh_window_gaps_and_unfinished_days() {
-        let window = SyncWindow { latest: d("2026-03-31"), refresh_days: 7, catch_up_days: 30, start_date: None };
+        let window = SyncWindow {
+            latest: d("2026-03-31"),
+            refresh_days: 7,
+            catch_up_days: 30,
+            start_date: None,
+        };
         let ledger: Vec<LedgerRow> = days(d("2026-03-02"), d("2026-03-31"))
             .filter(|day| *day != d("2026-03-10"))
             .map(|day| {
                 let s = day.to_string();
                 let errcode = (s == "2026-03-12").then_some(NOT_READY);
-                row(Endpoint::ArticleRead, &s, &s, errcode.is_none(), errcode, "2026-04-01T00:00:00Z", Some(s == "2026-03-05"))
+                row(
+                    Endpoint::ArticleRead,
+                    &s,
+                    &s,
+                    errcode.is_none(),
+                    errcode,
+                    "2026-04-01T00:00:00Z",
+                    Some(s == "2026-03-05"),
+                )
             })
             .collect();
         let cov = coverage(Endpoint::ArticleRead, &ledger, CHINA);
@@ -252,7 +338,12 @@ mod tests {
 
     #[test]
     fn sync_never_goes_before_the_family_start() {
-        let window = SyncWindow { latest: d("2025-11-03"), refresh_days: 7, catch_up_days: 30, start_date: Some(d("2020-01-01")) };
+        let window = SyncWindow {
+            latest: d("2025-11-03"),
+            refresh_days: 7,
+            catch_up_days: 30,
+            start_date: Some(d("2020-01-01")),
+        };
         let wanted = sync_days(Endpoint::BizSummary, &window, &BTreeMap::new());
         assert_eq!(wanted.first(), Some(&d("2025-11-01")));
         assert_eq!(wanted.len(), 3);
@@ -261,25 +352,59 @@ mod tests {
     #[test]
     fn offline_lasts_seven_days_unless_a_success_follows() {
         let now: DateTime<Utc> = "2026-05-05T00:00:00Z".parse().unwrap();
-        let ledger = [row(Endpoint::UserRead, "2026-05-01", "2026-05-01", false, Some(OFFLINE), "2026-05-02T00:00:00Z", None)];
+        let ledger = [row(
+            Endpoint::UserRead,
+            "2026-05-01",
+            "2026-05-01",
+            false,
+            Some(OFFLINE),
+            "2026-05-02T00:00:00Z",
+            None,
+        )];
         assert!(offline_since(&ledger, now).is_some());
         let later: DateTime<Utc> = "2026-05-09T01:00:00Z".parse().unwrap();
         assert!(offline_since(&ledger, later).is_none());
         let mut with_success = ledger.to_vec();
-        with_success.push(row(Endpoint::UserRead, "2026-05-02", "2026-05-02", true, None, "2026-05-03T00:00:00Z", None));
+        with_success.push(row(
+            Endpoint::UserRead,
+            "2026-05-02",
+            "2026-05-02",
+            true,
+            None,
+            "2026-05-03T00:00:00Z",
+            None,
+        ));
         assert!(offline_since(&with_success, now).is_none());
     }
 
     #[test]
     fn clamp_per_family() {
         let latest = d("2026-11-24");
-        assert_eq!(clamp(Endpoint::ArticleRead, d("2019-01-01"), d("2019-12-31"), latest), None);
         assert_eq!(
-            clamp(Endpoint::ArticleRead, d("2025-10-01"), d("2027-01-01"), latest),
+            clamp(
+                Endpoint::ArticleRead,
+                d("2019-01-01"),
+                d("2019-12-31"),
+                latest
+            ),
+            None
+        );
+        assert_eq!(
+            clamp(
+                Endpoint::ArticleRead,
+                d("2025-10-01"),
+                d("2027-01-01"),
+                latest
+            ),
             Some((d("2025-11-01"), latest))
         );
         assert_eq!(
-            clamp(Endpoint::UserShare, d("2014-01-01"), d("2014-12-03"), latest),
+            clamp(
+                Endpoint::UserShare,
+                d("2014-01-01"),
+                d("2014-12-03"),
+                latest
+            ),
             Some((d("2014-12-01"), d("2014-12-03")))
         );
     }

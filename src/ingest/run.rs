@@ -100,7 +100,12 @@ impl Engine {
             .user_agent(concat!("wxcube/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Engine { settings, store, clock, http })
+        Ok(Engine {
+            settings,
+            store,
+            clock,
+            http,
+        })
     }
 
     /// Yesterday in the configured timezone: the latest day WeChat can answer for.
@@ -120,7 +125,11 @@ impl Engine {
     }
 
     /// One sync (SPEC section 4) for every account, or only `only`.
-    pub async fn sync(&self, only: Option<&str>, cancel: &CancellationToken) -> Result<RunReport, RunError> {
+    pub async fn sync(
+        &self,
+        only: Option<&str>,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, RunError> {
         let accounts = self.accounts(only)?;
         let latest = self.latest();
         let now = self.clock.now();
@@ -156,7 +165,11 @@ impl Engine {
     }
 
     /// A backfill (SPEC section 2).
-    pub async fn backfill(&self, request: &BackfillRequest, cancel: &CancellationToken) -> Result<RunReport, RunError> {
+    pub async fn backfill(
+        &self,
+        request: &BackfillRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, RunError> {
         if request.from > request.to {
             return Err(RunError::Usage(format!(
                 "--from {} is after --to {}",
@@ -177,18 +190,27 @@ impl Engine {
         for &endpoint in &endpoints {
             match plan::clamp(endpoint, request.from, request.to, latest) {
                 Some((from, to)) => {
-                    if (from, to) != (request.from, request.to) && warned.insert(endpoint.family()) {
-                        tracing::warn!(family = endpoint.family().label(),
+                    if (from, to) != (request.from, request.to) && warned.insert(endpoint.family())
+                    {
+                        tracing::warn!(
+                            family = endpoint.family().label(),
                             "range clamped to {from}..{to} for the {} endpoints (data from {} to yesterday, {latest})",
-                            endpoint.family().label(), endpoint.first_date());
+                            endpoint.family().label(),
+                            endpoint.first_date()
+                        );
                     }
                     ranges.push((endpoint, from, to));
                 }
                 None => {
                     if warned.insert(endpoint.family()) {
-                        tracing::warn!(family = endpoint.family().label(),
+                        tracing::warn!(
+                            family = endpoint.family().label(),
                             "skipping the {} endpoints: they have no data in {}..{} (they serve {}..{latest})",
-                            endpoint.family().label(), request.from, request.to, endpoint.first_date());
+                            endpoint.family().label(),
+                            request.from,
+                            request.to,
+                            endpoint.first_date()
+                        );
                     }
                 }
             }
@@ -219,7 +241,8 @@ impl Engine {
             }
             plans.push((account, chunks));
         }
-        self.execute("backfill", plans, request.progress, cancel).await
+        self.execute("backfill", plans, request.progress, cancel)
+            .await
     }
 
     /// Runs the planned chunks of every account (accounts in parallel).
@@ -237,7 +260,12 @@ impl Engine {
         if progress {
             crate::telemetry::set_progress_bar(Some(bar.clone()));
         }
-        tracing::info!(command, chunks = total, accounts = plans.len(), "run started");
+        tracing::info!(
+            command,
+            chunks = total,
+            accounts = plans.len(),
+            "run started"
+        );
         let runs = plans
             .into_iter()
             .map(|(account, chunks)| self.run_account(account, chunks, &bar, cancel));
@@ -332,9 +360,18 @@ impl Engine {
         report
     }
 
-    async fn run_chunk(&self, client: &DatacubeClient, chunk: Chunk, cancel: &CancellationToken) -> ChunkOutcome {
+    async fn run_chunk(
+        &self,
+        client: &DatacubeClient,
+        chunk: Chunk,
+        cancel: &CancellationToken,
+    ) -> ChunkOutcome {
         let appid = client.appid();
-        let Chunk { endpoint, begin, end } = chunk;
+        let Chunk {
+            endpoint,
+            begin,
+            end,
+        } = chunk;
         if cancel.is_cancelled() {
             return ChunkOutcome::Cancelled { attempts: 0 };
         }
@@ -377,29 +414,56 @@ impl Engine {
         if let Err(e) = self.store.write_chunk(&write).await {
             let message = format!("account {appid}, {chunk}: could not store the chunk: {e:#}");
             tracing::error!("{message}");
-            return ChunkOutcome::Failed { message, attempts: ok.attempts };
+            return ChunkOutcome::Failed {
+                message,
+                attempts: ok.attempts,
+            };
         }
         tracing::info!(
             account = %appid, %endpoint, %begin, %end, rows = data_rows, attempts = ok.attempts,
             delayed = normalized.is_delay.unwrap_or(false),
             ms = started.elapsed().as_millis() as u64, "stored"
         );
-        ChunkOutcome::Stored { rows: data_rows, attempts: ok.attempts }
+        ChunkOutcome::Stored {
+            rows: data_rows,
+            attempts: ok.attempts,
+        }
     }
 
-    async fn chunk_failed(&self, appid: &str, chunk: Chunk, error: FetchError, at: chrono::DateTime<chrono::Utc>) -> ChunkOutcome {
+    async fn chunk_failed(
+        &self,
+        appid: &str,
+        chunk: Chunk,
+        error: FetchError,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> ChunkOutcome {
         match error.kind {
-            FetchErrorKind::Cancelled => return ChunkOutcome::Cancelled { attempts: error.attempts },
+            FetchErrorKind::Cancelled => {
+                return ChunkOutcome::Cancelled {
+                    attempts: error.attempts,
+                };
+            }
             // Chunks never sent after a 45009 need no ledger row: they show as missing.
             FetchErrorKind::QuotaSkipped => return ChunkOutcome::NotSent,
             _ => {}
         }
-        let Chunk { endpoint, begin, end } = chunk;
+        let Chunk {
+            endpoint,
+            begin,
+            end,
+        } = chunk;
         tracing::warn!(account = %appid, %endpoint, %begin, %end, errcode = error.errcode, attempts = error.attempts, "failed: {error}");
-        if let Err(e) = self.store.record_failure(appid, endpoint, begin, end, &error, at).await {
+        if let Err(e) = self
+            .store
+            .record_failure(appid, endpoint, begin, end, &error, at)
+            .await
+        {
             tracing::error!(account = %appid, %endpoint, %begin, %end, "could not record the failure in the ledger: {e:#}");
         }
-        ChunkOutcome::Failed { message: error.to_string(), attempts: error.attempts }
+        ChunkOutcome::Failed {
+            message: error.to_string(),
+            attempts: error.attempts,
+        }
     }
 
     async fn start_run(&self, command: &str) -> anyhow::Result<i64> {
@@ -451,9 +515,11 @@ fn progress_bar(show: bool, total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} chunks ({eta} left)")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} chunks ({eta} left)",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }

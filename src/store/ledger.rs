@@ -51,7 +51,8 @@ impl Store {
 fn parse_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<LedgerRow> {
     let date = |name: &str| -> anyhow::Result<NaiveDate> {
         let text: String = row.get(name);
-        NaiveDate::parse_from_str(&text, "%Y-%m-%d").with_context(|| format!("bad {name} {text:?} in fetches"))
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .with_context(|| format!("bad {name} {text:?} in fetches"))
     };
     let fetched_at: String = row.get("fetched_at");
     Ok(LedgerRow {

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use crate::endpoint::Endpoint;
@@ -54,7 +56,11 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.exists()
         {
-            anyhow::bail!("cannot open database {}: directory {} does not exist", path.display(), dir.display());
+            anyhow::bail!(
+                "cannot open database {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            );
         }
         // One connection: SQLite has one writer anyway, and a single connection
         // makes every chunk's transaction strictly serial.
@@ -89,7 +95,11 @@ impl Store {
     /// Stores one successful chunk in a single transaction: its data rows,
     /// its raw response and its ledger row. Stored whole or not at all.
     pub async fn write_chunk(&self, chunk: &ChunkWrite<'_>) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await.context("cannot start a transaction")?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
         for row in chunk.rows {
             let mut query = sqlx::query(AssertSqlSafe(upsert_for(row.table.name)));
             for value in &row.values {
@@ -152,7 +162,11 @@ impl Store {
         error: &FetchError,
         fetched_at: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await.context("cannot start a transaction")?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
         upsert_ledger(
             &mut tx,
             LedgerWrite {
@@ -185,7 +199,8 @@ pub fn lock_path(database: &str) -> anyhow::Result<PathBuf> {
 
 fn connect_options(database: &str) -> anyhow::Result<SqliteConnectOptions> {
     let options = if database.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(database).with_context(|| format!("bad database URL {database:?}"))?
+        SqliteConnectOptions::from_str(database)
+            .with_context(|| format!("bad database URL {database:?}"))?
     } else {
         SqliteConnectOptions::new().filename(database)
     };
@@ -215,7 +230,10 @@ struct LedgerWrite<'a> {
     is_delay: Option<bool>,
 }
 
-async fn upsert_ledger(tx: &mut Transaction<'_, Sqlite>, row: LedgerWrite<'_>) -> anyhow::Result<()> {
+async fn upsert_ledger(
+    tx: &mut Transaction<'_, Sqlite>,
+    row: LedgerWrite<'_>,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO fetches (appid, endpoint, begin_date, end_date, status, rows, attempts, errcode, error, fetched_at, is_delay)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -250,5 +268,8 @@ fn upsert_for(table: &str) -> Arc<str> {
             .map(|t| (t.name, Arc::from(tables::upsert_sql(t))))
             .collect()
     });
-    cache.get(table).cloned().expect("every row's table is in ALL_TABLES")
+    cache
+        .get(table)
+        .cloned()
+        .expect("every row's table is in ALL_TABLES")
 }

@@ -99,13 +99,23 @@ pub const DETAIL_INT_COUNTERS: [&str; 8] = [
 ];
 
 /// Float columns of getarticletotaldetail's `detail_list` entries.
-pub const DETAIL_REAL_COUNTERS: [&str; 3] =
-    ["read_delivery_rate", "read_finish_rate", "read_avg_activetime"];
+pub const DETAIL_REAL_COUNTERS: [&str; 3] = [
+    "read_delivery_rate",
+    "read_finish_rate",
+    "read_avg_activetime",
+];
 
 pub static ARTICLES: TableDef = TableDef {
     name: "articles",
     keys: &["appid", "msgid"],
-    columns: &["msg_data_id", "idx", "title", "url", "publish_date", "publish_type"],
+    columns: &[
+        "msg_data_id",
+        "idx",
+        "title",
+        "url",
+        "publish_date",
+        "publish_type",
+    ],
     merge: Merge::KeepNonNull,
 };
 

@@ -82,7 +82,12 @@ impl DatacubeClient {
     }
 
     /// Checks a request locally, as WeChat would, so that no request is wasted.
-    pub fn validate(&self, endpoint: Endpoint, begin: NaiveDate, end: NaiveDate) -> Result<(), FetchError> {
+    pub fn validate(
+        &self,
+        endpoint: Endpoint,
+        begin: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<(), FetchError> {
         let today = self.clock.today(self.timezone);
         let problem = if begin > end {
             Some("begin_date is after end_date".to_string())
@@ -93,9 +98,15 @@ impl DatacubeClient {
                 endpoint.max_span_days()
             ))
         } else if end >= today {
-            Some(format!("end_date must be before today ({today} in {})", self.timezone))
+            Some(format!(
+                "end_date must be before today ({today} in {})",
+                self.timezone
+            ))
         } else if begin < endpoint.first_date() {
-            Some(format!("{endpoint} has no data before {}", endpoint.first_date()))
+            Some(format!(
+                "{endpoint} has no data before {}",
+                endpoint.first_date()
+            ))
         } else {
             None
         };
@@ -125,7 +136,13 @@ impl DatacubeClient {
         let mut token_refreshed = false;
         loop {
             if cancel.is_cancelled() {
-                return Err(self.fail(FetchErrorKind::Cancelled, None, &what, "shutting down", attempts));
+                return Err(self.fail(
+                    FetchErrorKind::Cancelled,
+                    None,
+                    &what,
+                    "shutting down",
+                    attempts,
+                ));
             }
             if self.quota_spent(endpoint) {
                 return Err(self.fail(
@@ -144,14 +161,25 @@ impl DatacubeClient {
                 answer = self.try_once(endpoint, begin, end) => answer,
             };
             let (verdict, errcode, detail, token) = match answer {
-                Attempt::Ok(body, json) => return Ok(FetchOk { body, json, attempts }),
+                Attempt::Ok(body, json) => {
+                    return Ok(FetchOk {
+                        body,
+                        json,
+                        attempts,
+                    });
+                }
                 Attempt::TokenFailed(e) if e.kind == FetchErrorKind::Transient => {
                     (Verdict::Transient, e.errcode, e.message, None)
                 }
                 Attempt::TokenFailed(e) => {
                     return Err(FetchError { attempts, ..e });
                 }
-                Attempt::Failed { verdict, errcode, detail, token } => (verdict, errcode, detail, token),
+                Attempt::Failed {
+                    verdict,
+                    errcode,
+                    detail,
+                    token,
+                } => (verdict, errcode, detail, token),
             };
             match verdict {
                 Verdict::Success => unreachable!("success is returned above"),
@@ -162,7 +190,13 @@ impl DatacubeClient {
                         FetchErrorKind::Transient
                     };
                     if attempts >= self.retry.max_attempts {
-                        return Err(self.fail(kind, errcode, &what, &format!("{detail} (gave up after {attempts} tries)"), attempts));
+                        return Err(self.fail(
+                            kind,
+                            errcode,
+                            &what,
+                            &format!("{detail} (gave up after {attempts} tries)"),
+                            attempts,
+                        ));
                     }
                     let wait = if verdict == Verdict::MinuteQuota {
                         self.minute_quota_wait()
@@ -179,7 +213,13 @@ impl DatacubeClient {
                 }
                 Verdict::TokenInvalid => {
                     if token_refreshed {
-                        return Err(self.fail(FetchErrorKind::Token, errcode, &what, &format!("{detail}, again after a token refresh"), attempts));
+                        return Err(self.fail(
+                            FetchErrorKind::Token,
+                            errcode,
+                            &what,
+                            &format!("{detail}, again after a token refresh"),
+                            attempts,
+                        ));
                     }
                     token_refreshed = true;
                     if let Some(token) = token {
@@ -189,17 +229,44 @@ impl DatacubeClient {
                 }
                 Verdict::DailyQuota => {
                     let today = self.clock.today(self.timezone);
-                    self.exhausted.lock().expect("quota map").insert(endpoint, today);
-                    return Err(self.fail(FetchErrorKind::DailyQuota, errcode, &what, &detail, attempts));
+                    self.exhausted
+                        .lock()
+                        .expect("quota map")
+                        .insert(endpoint, today);
+                    return Err(self.fail(
+                        FetchErrorKind::DailyQuota,
+                        errcode,
+                        &what,
+                        &detail,
+                        attempts,
+                    ));
                 }
                 Verdict::NotReady => {
-                    return Err(self.fail(FetchErrorKind::NotReady, errcode, &what, &detail, attempts));
+                    return Err(self.fail(
+                        FetchErrorKind::NotReady,
+                        errcode,
+                        &what,
+                        &detail,
+                        attempts,
+                    ));
                 }
                 Verdict::Offline => {
-                    return Err(self.fail(FetchErrorKind::Offline, errcode, &what, &detail, attempts));
+                    return Err(self.fail(
+                        FetchErrorKind::Offline,
+                        errcode,
+                        &what,
+                        &detail,
+                        attempts,
+                    ));
                 }
                 Verdict::Permanent => {
-                    return Err(self.fail(FetchErrorKind::Permanent, errcode, &what, &detail, attempts));
+                    return Err(self.fail(
+                        FetchErrorKind::Permanent,
+                        errcode,
+                        &what,
+                        &detail,
+                        attempts,
+                    ));
                 }
             }
         }
@@ -246,14 +313,28 @@ impl DatacubeClient {
             Err(e) => return failed(Verdict::Transient, None, describe(&e.without_url())),
         };
         if status.is_server_error() || status.as_u16() == 429 {
-            return failed(Verdict::Transient, None, format!("HTTP {}", status.as_u16()));
+            return failed(
+                Verdict::Transient,
+                None,
+                format!("HTTP {}", status.as_u16()),
+            );
         }
         if !status.is_success() {
-            return failed(Verdict::Permanent, None, format!("HTTP {}", status.as_u16()));
+            return failed(
+                Verdict::Permanent,
+                None,
+                format!("HTTP {}", status.as_u16()),
+            );
         }
         let json: Value = match serde_json::from_str(&text) {
             Ok(v) => v,
-            Err(_) => return failed(Verdict::Transient, None, "the answer is not valid JSON (truncated?)".into()),
+            Err(_) => {
+                return failed(
+                    Verdict::Transient,
+                    None,
+                    "the answer is not valid JSON (truncated?)".into(),
+                );
+            }
         };
         let errcode = as_int(json.get("errcode")).unwrap_or(0);
         match classify_errcode(errcode) {
@@ -262,13 +343,20 @@ impl DatacubeClient {
                 let errmsg = json.get("errmsg").and_then(Value::as_str).unwrap_or("");
                 // errmsg comes from WeChat; redact it anyway in case it echoes the token.
                 let errmsg = redact(errmsg, &[token.expose(), self.tokens.secret()]);
-                failed(verdict, Some(errcode), format!("{} ({errmsg})", errcode_hint(errcode)))
+                failed(
+                    verdict,
+                    Some(errcode),
+                    format!("{} ({errmsg})", errcode_hint(errcode)),
+                )
             }
         }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let capped = exp.min(Duration::from_secs(30));
         // Full jitter in [50%, 100%] keeps concurrent retries from marching in step.
         let factor = rand::rng().random_range(0.5..=1.0);
@@ -280,11 +368,20 @@ impl DatacubeClient {
             return wait;
         }
         let now = Utc::now();
-        let into_minute = Duration::from_secs(u64::from(now.second())) + Duration::from_nanos(u64::from(now.nanosecond() % 1_000_000_000));
-        Duration::from_secs(60).saturating_sub(into_minute) + Duration::from_millis(rand::rng().random_range(100..1000))
+        let into_minute = Duration::from_secs(u64::from(now.second()))
+            + Duration::from_nanos(u64::from(now.nanosecond() % 1_000_000_000));
+        Duration::from_secs(60).saturating_sub(into_minute)
+            + Duration::from_millis(rand::rng().random_range(100..1000))
     }
 
-    fn fail(&self, kind: FetchErrorKind, errcode: Option<i64>, what: &str, detail: &str, attempts: u32) -> FetchError {
+    fn fail(
+        &self,
+        kind: FetchErrorKind,
+        errcode: Option<i64>,
+        what: &str,
+        detail: &str,
+        attempts: u32,
+    ) -> FetchError {
         FetchError {
             kind,
             errcode,

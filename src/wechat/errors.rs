@@ -63,7 +63,12 @@ pub struct FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.errcode {
-            Some(code) => write!(f, "{} error (errcode {code}): {}", self.kind.label(), self.message),
+            Some(code) => write!(
+                f,
+                "{} error (errcode {code}): {}",
+                self.kind.label(),
+                self.message
+            ),
             None => write!(f, "{} error: {}", self.kind.label(), self.message),
         }
     }

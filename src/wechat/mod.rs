@@ -36,7 +36,8 @@ mod tests {
 
     #[test]
     fn redact_removes_secrets_and_query_values() {
-        let text = "error sending request for url (http://x/datacube/a?access_token=ABCDEF&x=1): s3cret!";
+        let text =
+            "error sending request for url (http://x/datacube/a?access_token=ABCDEF&x=1): s3cret!";
         let out = redact(text, &["s3cret!"]);
         assert!(!out.contains("ABCDEF"));
         assert!(!out.contains("s3cret!"));

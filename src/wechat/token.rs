@@ -148,17 +148,31 @@ impl TokenManager {
                     .await
             }
         };
-        let response = response.map_err(|e| self.error(FetchErrorKind::Transient, None, &e.without_url().to_string()))?;
+        let response = response.map_err(|e| {
+            self.error(
+                FetchErrorKind::Transient,
+                None,
+                &e.without_url().to_string(),
+            )
+        })?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| self.error(FetchErrorKind::Transient, None, &e.without_url().to_string()))?;
+        let text = response.text().await.map_err(|e| {
+            self.error(
+                FetchErrorKind::Transient,
+                None,
+                &e.without_url().to_string(),
+            )
+        })?;
         if !status.is_success() {
             return Err(self.error(FetchErrorKind::Transient, None, &format!("HTTP {status}")));
         }
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|_| self.error(FetchErrorKind::Transient, None, "the token answer is not JSON"))?;
+        let body: Value = serde_json::from_str(&text).map_err(|_| {
+            self.error(
+                FetchErrorKind::Transient,
+                None,
+                "the token answer is not JSON",
+            )
+        })?;
         let errcode = as_int(body.get("errcode")).unwrap_or(0);
         if errcode == -1 {
             return Err(self.error(FetchErrorKind::Transient, Some(-1), "system busy"));
@@ -174,7 +188,13 @@ impl TokenManager {
             .get("access_token")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| self.error(FetchErrorKind::Transient, None, "the token answer has no access_token"))?;
+            .ok_or_else(|| {
+                self.error(
+                    FetchErrorKind::Transient,
+                    None,
+                    "the token answer has no access_token",
+                )
+            })?;
         let expires_in = as_int(body.get("expires_in")).unwrap_or(7200).max(1) as u64;
         tracing::debug!(appid = %self.appid, expires_in, force_refresh, "got an access token");
         Ok((AccessToken(token.into()), Duration::from_secs(expires_in)))

@@ -1,2 +1,8 @@
 //! The one integration test binary (one link step on 2 cores).
+mod helpers;
+
+mod cli;
+mod client;
+mod current;
+mod ingest;
 mod parsing;

@@ -12,7 +12,14 @@ fn fixture(name: &str) -> Value {
 }
 
 fn run(endpoint: Endpoint, name: &str, begin: &str, end: &str) -> Normalized {
-    normalize(endpoint, "wxtest", parse_date(begin).unwrap(), parse_date(end).unwrap(), &fixture(name)).unwrap()
+    normalize(
+        endpoint,
+        "wxtest",
+        parse_date(begin).unwrap(),
+        parse_date(end).unwrap(),
+        &fixture(name),
+    )
+    .unwrap()
 }
 
 fn rows_of<'a>(n: &'a Normalized, table: &str) -> Vec<&'a wxcube::ingest::normalize::Row> {
@@ -37,22 +44,38 @@ fn text(row: &wxcube::ingest::normalize::Row, col: &str) -> Option<String> {
 
 #[test]
 fn articlesummary_fixture_gives_one_daily_row_and_its_article() {
-    let n = run(Endpoint::ArticleSummary, "wechatpy__datacube_getarticlesummary.json", "2014-12-08", "2014-12-08");
+    let n = run(
+        Endpoint::ArticleSummary,
+        "wechatpy__datacube_getarticlesummary.json",
+        "2014-12-08",
+        "2014-12-08",
+    );
     let daily = rows_of(&n, "article_daily");
     assert_eq!(daily.len(), 1);
     assert_eq!(text(daily[0], "msgid").as_deref(), Some("10000050_1"));
     assert_eq!(int(daily[0], "int_page_read_user"), Some(23676));
     assert_eq!(int(daily[0], "add_to_fav_count"), Some(3));
     let articles = rows_of(&n, "articles");
-    assert_eq!(text(articles[0], "title").as_deref(), Some("12月27日 DiLi日报"));
-    assert_eq!(text(articles[0], "msg_data_id").as_deref(), Some("10000050"));
+    assert_eq!(
+        text(articles[0], "title").as_deref(),
+        Some("12月27日 DiLi日报")
+    );
+    assert_eq!(
+        text(articles[0], "msg_data_id").as_deref(),
+        Some("10000050")
+    );
     assert_eq!(int(articles[0], "idx"), Some(1));
     assert_eq!(n.is_delay, None);
 }
 
 #[test]
 fn articletotal_fixture_keeps_absent_counters_null_and_sets_publish_date() {
-    let n = run(Endpoint::ArticleTotal, "wechatpy__datacube_getarticletotal.json", "2014-12-08", "2014-12-08");
+    let n = run(
+        Endpoint::ArticleTotal,
+        "wechatpy__datacube_getarticletotal.json",
+        "2014-12-08",
+        "2014-12-08",
+    );
     let totals = rows_of(&n, "article_total");
     assert_eq!(totals.len(), 1);
     assert_eq!(text(totals[0], "stat_date").as_deref(), Some("2014-12-14"));
@@ -61,13 +84,22 @@ fn articletotal_fixture_keeps_absent_counters_null_and_sets_publish_date() {
     assert_eq!(int(totals[0], "int_page_from_session_read_user"), None);
     let article = rows_of(&n, "articles")[0];
     assert_eq!(text(article, "msgid").as_deref(), Some("23423525"));
-    assert_eq!(int(article, "idx"), None, "a msgid without _index has no idx");
+    assert_eq!(
+        int(article, "idx"),
+        None,
+        "a msgid without _index has no idx"
+    );
     assert_eq!(text(article, "publish_date").as_deref(), Some("2014-12-08"));
 }
 
 #[test]
 fn userread_fixture_without_user_source_is_all_channels() {
-    let n = run(Endpoint::UserRead, "wechatpy__datacube_getuserread.json", "2014-12-07", "2014-12-07");
+    let n = run(
+        Endpoint::UserRead,
+        "wechatpy__datacube_getuserread.json",
+        "2014-12-07",
+        "2014-12-07",
+    );
     let rows = rows_of(&n, "user_read_daily");
     assert_eq!(rows.len(), 1);
     assert_eq!(int(rows[0], "user_source"), Some(99_999_999));
@@ -76,7 +108,12 @@ fn userread_fixture_without_user_source_is_all_channels() {
 
 #[test]
 fn userreadhour_fixture_stores_the_hour() {
-    let n = run(Endpoint::UserReadHour, "wechatpy__datacube_getuserreadhour.json", "2014-12-07", "2014-12-07");
+    let n = run(
+        Endpoint::UserReadHour,
+        "wechatpy__datacube_getuserreadhour.json",
+        "2014-12-07",
+        "2014-12-07",
+    );
     let rows = rows_of(&n, "user_read_hourly");
     assert_eq!(int(rows[0], "hour"), Some(12));
     assert_eq!(int(rows[0], "user_source"), Some(99_999_999));
@@ -84,12 +121,32 @@ fn userreadhour_fixture_stores_the_hour() {
 
 #[test]
 fn usershare_fixtures_keep_scene_five() {
-    let n = run(Endpoint::UserShare, "wechatpy__datacube_getusershare.json", "2014-12-07", "2014-12-07");
-    let scenes: Vec<_> = rows_of(&n, "user_share_daily").iter().map(|r| int(r, "share_scene")).collect();
+    let n = run(
+        Endpoint::UserShare,
+        "wechatpy__datacube_getusershare.json",
+        "2014-12-07",
+        "2014-12-07",
+    );
+    let scenes: Vec<_> = rows_of(&n, "user_share_daily")
+        .iter()
+        .map(|r| int(r, "share_scene"))
+        .collect();
     assert_eq!(scenes, [Some(1), Some(5)]);
-    let n = run(Endpoint::UserShareHour, "wechatpy__datacube_getusersharehour.json", "2014-12-07", "2014-12-07");
+    let n = run(
+        Endpoint::UserShareHour,
+        "wechatpy__datacube_getusersharehour.json",
+        "2014-12-07",
+        "2014-12-07",
+    );
     let row = rows_of(&n, "user_share_hourly")[0];
-    assert_eq!((int(row, "hour"), int(row, "share_scene"), int(row, "share_count")), (Some(12), Some(1), Some(72)));
+    assert_eq!(
+        (
+            int(row, "hour"),
+            int(row, "share_scene"),
+            int(row, "share_count")
+        ),
+        (Some(12), Some(1), Some(72))
+    );
 }
 
 #[test]
@@ -114,7 +171,10 @@ fn live_articletotaldetail_sample_parses_into_expected_rows() {
     }
     let sources = rows_of(&n, "article_detail_sources");
     assert_eq!(sources.len(), 8, "all eight scenes, zeros included");
-    let all = sources.iter().find(|r| text(r, "scene_desc").as_deref() == Some("全部")).unwrap();
+    let all = sources
+        .iter()
+        .find(|r| text(r, "scene_desc").as_deref() == Some("全部"))
+        .unwrap();
     assert_eq!(int(all, "user_count"), Some(3));
     let jumps = rows_of(&n, "article_detail_jumps");
     assert_eq!(jumps.len(), 5);
@@ -129,7 +189,14 @@ fn numbers_as_strings_and_string_errcodes_are_accepted() {
     let body: Value = serde_json::json!({"list": [
         {"ref_date": "2026-01-02", "user_source": "2", "int_page_read_user": "17", "share_user": 3.0, "unknown_field": [1]}
     ]});
-    let n = normalize(Endpoint::UserRead, "wx", parse_date("2026-01-01").unwrap(), parse_date("2026-01-03").unwrap(), &body).unwrap();
+    let n = normalize(
+        Endpoint::UserRead,
+        "wx",
+        parse_date("2026-01-01").unwrap(),
+        parse_date("2026-01-03").unwrap(),
+        &body,
+    )
+    .unwrap();
     let row = rows_of(&n, "user_read_daily")[0];
     assert_eq!(int(row, "user_source"), Some(2));
     assert_eq!(int(row, "int_page_read_user"), Some(17));
@@ -143,24 +210,47 @@ fn rows_outside_the_requested_dates_are_dropped_and_counted() {
         {"ref_date": "2026-01-01", "share_scene": 1, "share_count": 1, "share_user": 1},
         {"ref_date": "2025-12-01", "share_scene": 1, "share_count": 9, "share_user": 9}
     ]});
-    let n = normalize(Endpoint::UserShare, "wx", parse_date("2026-01-01").unwrap(), parse_date("2026-01-01").unwrap(), &body).unwrap();
+    let n = normalize(
+        Endpoint::UserShare,
+        "wx",
+        parse_date("2026-01-01").unwrap(),
+        parse_date("2026-01-01").unwrap(),
+        &body,
+    )
+    .unwrap();
     assert_eq!(n.dropped_outside, 1);
     assert_eq!(rows_of(&n, "user_share_daily").len(), 1);
 }
 
 #[test]
 fn a_row_without_its_key_fails_the_chunk() {
-    let body: Value = serde_json::json!({"list": [{"ref_date": "2026-01-01", "title": "no msgid"}]});
-    let err = normalize(Endpoint::ArticleSummary, "wx", parse_date("2026-01-01").unwrap(), parse_date("2026-01-01").unwrap(), &body)
-        .unwrap_err();
+    let body: Value =
+        serde_json::json!({"list": [{"ref_date": "2026-01-01", "title": "no msgid"}]});
+    let err = normalize(
+        Endpoint::ArticleSummary,
+        "wx",
+        parse_date("2026-01-01").unwrap(),
+        parse_date("2026-01-01").unwrap(),
+        &body,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("msgid"), "{err}");
-    let err = normalize(Endpoint::UserRead, "wx", parse_date("2026-01-01").unwrap(), parse_date("2026-01-01").unwrap(), &serde_json::json!({"errcode": 0}))
-        .unwrap_err();
+    let err = normalize(
+        Endpoint::UserRead,
+        "wx",
+        parse_date("2026-01-01").unwrap(),
+        parse_date("2026-01-01").unwrap(),
+        &serde_json::json!({"errcode": 0}),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("list"), "{err}");
 }
 
 #[test]
 fn msgid_split_handles_both_forms() {
-    assert_eq!(split_msgid("2247485082_1"), ("2247485082".to_string(), Some(1)));
+    assert_eq!(
+        split_msgid("2247485082_1"),
+        ("2247485082".to_string(), Some(1))
+    );
     assert_eq!(split_msgid("23423525"), ("23423525".to_string(), None));
 }
