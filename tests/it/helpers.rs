@@ -133,7 +133,11 @@ pub async fn table_rows(store: &Store, table: &str) -> Vec<Map<String, Value>> {
     .map(|r| r.get::<String, _>(0))
     .collect();
     assert!(!columns.is_empty(), "no table {table}");
-    let pairs: Vec<String> = columns.iter().map(|c| format!("'{c}', {c}")).collect();
+    // JSON cannot hold BLOBs (the migrations table has checksums): hex them.
+    let pairs: Vec<String> = columns
+        .iter()
+        .map(|c| format!("'{c}', CASE typeof({c}) WHEN 'blob' THEN hex({c}) ELSE {c} END"))
+        .collect();
     let sql = format!("SELECT json_object({}) FROM {table}", pairs.join(", "));
     let mut rows: Vec<Map<String, Value>> = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(store.pool())
