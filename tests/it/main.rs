@@ -4,5 +4,8 @@ mod helpers;
 mod cli;
 mod client;
 mod current;
+mod daemon;
 mod ingest;
 mod parsing;
+mod resilience;
+mod robustness;
