@@ -202,20 +202,15 @@ async fn status_json_goes_to_stdout_and_parses() {
     assert!(share["last_success"].is_string());
 }
 
-#[test]
-fn demo_fills_both_families_and_prints_an_example_query() {
+#[tokio::test]
+async fn demo_fills_both_families_and_the_readme_queries_return_rows() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
+    let db_arg = db.display().to_string();
     let out = run_wxcube(
         &[],
         dir.path(),
-        &[
-            "demo",
-            "--days",
-            "5",
-            "--database",
-            &db.display().to_string(),
-        ],
+        &["demo", "--days", "10", "--database", &db_arg],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -233,5 +228,37 @@ fn demo_fills_both_families_and_prints_an_example_query() {
             .unwrap();
         let n: i64 = line.split_whitespace().last().unwrap().parse().unwrap();
         assert!(n > 0, "{table} is empty in the demo");
+    }
+    // The README's example queries run on the demo database and return rows.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("```sql")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let queries: Vec<String> = block
+        .split(';')
+        .map(|q| {
+            q.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|q| !q.trim().is_empty())
+        .collect();
+    assert!(queries.len() >= 6);
+    let store = wxcube::store::Store::open(&db_arg).await.unwrap();
+    for (i, query) in queries.iter().enumerate() {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        // The last query lists failures: none in a clean demo.
+        if i + 1 < queries.len() {
+            assert!(!rows.is_empty(), "README query returned no rows: {query}");
+        }
     }
 }
