@@ -351,7 +351,7 @@ impl Engine {
         }
         if report.chunks_not_sent > 0 {
             let line = format!(
-                "account {}: {} chunks not sent because a daily quota (45009) is spent; a later run fetches them",
+                "account {}: {} chunks not sent because their endpoint's daily quota is spent (45009) or it is offline (47009); a later run fetches them",
                 account.appid, report.chunks_not_sent
             );
             tracing::warn!("{line}");
@@ -444,7 +444,7 @@ impl Engine {
                 };
             }
             // Chunks never sent after a 45009 need no ledger row: they show as missing.
-            FetchErrorKind::QuotaSkipped => return ChunkOutcome::NotSent,
+            FetchErrorKind::NotSent => return ChunkOutcome::NotSent,
             _ => {}
         }
         let Chunk {

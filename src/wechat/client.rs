@@ -49,8 +49,9 @@ pub struct DatacubeClient {
     retry: RetryPolicy,
     clock: Clock,
     timezone: Tz,
-    /// Endpoints whose daily quota (45009) is spent, with the China day it happened.
-    exhausted: Mutex<HashMap<Endpoint, NaiveDate>>,
+    /// Endpoints not to call again in this run: daily quota spent (45009, until
+    /// the China day changes) or offline (47009).
+    stopped: Mutex<HashMap<Endpoint, Stopped>>,
 }
 
 impl DatacubeClient {
@@ -72,7 +73,7 @@ impl DatacubeClient {
             retry,
             clock,
             timezone,
-            exhausted: Mutex::new(HashMap::new()),
+            stopped: Mutex::new(HashMap::new()),
         }
     }
 
@@ -144,12 +145,12 @@ impl DatacubeClient {
                     attempts,
                 ));
             }
-            if self.quota_spent(endpoint) {
+            if let Some((errcode, why)) = self.stopped_reason(endpoint) {
                 return Err(self.fail(
-                    FetchErrorKind::QuotaSkipped,
-                    Some(45009),
+                    FetchErrorKind::NotSent,
+                    Some(errcode),
                     &what,
-                    "not sent: the daily quota of this endpoint is spent until tomorrow (China time)",
+                    why,
                     attempts,
                 ));
             }
@@ -229,10 +230,7 @@ impl DatacubeClient {
                 }
                 Verdict::DailyQuota => {
                     let today = self.clock.today(self.timezone);
-                    self.exhausted
-                        .lock()
-                        .expect("quota map")
-                        .insert(endpoint, today);
+                    self.stop(endpoint, Stopped::QuotaSpent(today));
                     return Err(self.fail(
                         FetchErrorKind::DailyQuota,
                         errcode,
@@ -251,6 +249,7 @@ impl DatacubeClient {
                     ));
                 }
                 Verdict::Offline => {
+                    self.stop(endpoint, Stopped::Offline);
                     return Err(self.fail(
                         FetchErrorKind::Offline,
                         errcode,
@@ -272,14 +271,27 @@ impl DatacubeClient {
         }
     }
 
-    /// Whether 45009 was seen for `endpoint` on the current China day.
-    pub fn quota_spent(&self, endpoint: Endpoint) -> bool {
+    /// Why `endpoint` must not be called again in this run, if it must not:
+    /// (errcode, explanation).
+    pub fn stopped_reason(&self, endpoint: Endpoint) -> Option<(i64, &'static str)> {
         let today = self.clock.today(self.timezone);
-        self.exhausted
+        match self.stopped.lock().expect("stopped map").get(&endpoint)? {
+            Stopped::QuotaSpent(day) if *day == today => Some((
+                45009,
+                "not sent: the daily quota of this endpoint is spent until tomorrow (China time)",
+            )),
+            Stopped::QuotaSpent(_) => None,
+            Stopped::Offline => {
+                Some((47009, "not sent: this endpoint answered that it is offline"))
+            }
+        }
+    }
+
+    fn stop(&self, endpoint: Endpoint, why: Stopped) {
+        self.stopped
             .lock()
-            .expect("quota map")
-            .get(&endpoint)
-            .is_some_and(|day| *day == today)
+            .expect("stopped map")
+            .insert(endpoint, why);
     }
 
     async fn try_once(&self, endpoint: Endpoint, begin: NaiveDate, end: NaiveDate) -> Attempt {
@@ -389,6 +401,13 @@ impl DatacubeClient {
             attempts,
         }
     }
+}
+
+/// Why an endpoint is not called again.
+#[derive(Debug, Clone, Copy)]
+enum Stopped {
+    QuotaSpent(NaiveDate),
+    Offline,
 }
 
 enum Attempt {

@@ -12,8 +12,9 @@ pub enum FetchErrorKind {
     MinuteQuota,
     /// 45009: the endpoint's daily quota is spent until the next China day.
     DailyQuota,
-    /// Not sent at all because the endpoint's daily quota was already spent.
-    QuotaSkipped,
+    /// Not sent at all: earlier in this run the endpoint's daily quota ran out
+    /// (45009) or it answered that it is offline (47009). `errcode` says which.
+    NotSent,
     /// 40001, 40014, 42001 again after one token refresh.
     Token,
     /// The token endpoint refused the credentials (40125, 40013, 40164, ...).
@@ -37,7 +38,7 @@ impl FetchErrorKind {
             FetchErrorKind::Transient => "transient",
             FetchErrorKind::MinuteQuota => "minute quota",
             FetchErrorKind::DailyQuota => "daily quota",
-            FetchErrorKind::QuotaSkipped => "daily quota (not sent)",
+            FetchErrorKind::NotSent => "not sent",
             FetchErrorKind::Token => "token",
             FetchErrorKind::Credentials => "credentials",
             FetchErrorKind::NotReady => "not ready",

@@ -50,6 +50,9 @@ struct State {
     /// The last token a datacube call rejected: if stable mode hands it back,
     /// only `force_refresh` can replace it.
     rejected: Option<AccessToken>,
+    /// The token endpoint refused our credentials: asking again in this run
+    /// would only burn the token quota, so every caller gets this error.
+    refused: Option<FetchError>,
 }
 
 /// Fetches, caches and renews one account's access token. Concurrent callers
@@ -85,18 +88,34 @@ impl TokenManager {
     /// The cached token, or a new one if there is none or it is about to expire.
     pub async fn get(&self) -> Result<AccessToken, FetchError> {
         let mut state = self.state.lock().await;
+        if let Some(refused) = &state.refused {
+            return Err(refused.clone());
+        }
         if let Some(cached) = &state.current
             && Instant::now() < cached.renew_at
         {
             return Ok(cached.token.clone());
         }
-        let (mut token, mut lifetime) = self.request(false).await?;
-        if self.mode == TokenMode::Stable && state.rejected.as_ref() == Some(&token) {
-            // Stable mode returned the very token that just failed: force a new one
-            // (limited to 20 a day, hence only here).
-            tracing::info!(appid = %self.appid, "stable token was rejected; forcing a refresh");
-            (token, lifetime) = self.request(true).await?;
-        }
+        let fetched = match self.request(false).await {
+            Ok((token, _))
+                if self.mode == TokenMode::Stable && state.rejected.as_ref() == Some(&token) =>
+            {
+                // Stable mode returned the very token that just failed: force a new one
+                // (limited to 20 a day, hence only here).
+                tracing::info!(appid = %self.appid, "stable token was rejected; forcing a refresh");
+                self.request(true).await
+            }
+            other => other,
+        };
+        let (token, lifetime) = match fetched {
+            Ok(t) => t,
+            Err(e) => {
+                if e.kind == FetchErrorKind::Credentials {
+                    state.refused = Some(e.clone());
+                }
+                return Err(e);
+            }
+        };
         state.rejected = None;
         state.current = Some(Cached {
             token: token.clone(),

@@ -274,7 +274,10 @@ async fn daily_quota_stops_the_endpoint_without_another_request() {
     let err = fetch_one(&c, Endpoint::UserRead, "2026-03-12")
         .await
         .unwrap_err();
-    assert_eq!(err.kind, FetchErrorKind::QuotaSkipped);
+    assert_eq!(
+        (err.kind, err.errcode),
+        (FetchErrorKind::NotSent, Some(45009))
+    );
     assert_eq!(
         env.sim.stats.requests_for(Endpoint::UserRead),
         2,
@@ -393,4 +396,22 @@ async fn error_messages_never_contain_a_token() {
     assert_no_secrets(&text, &env.sim.stats.issued_tokens(), "the error");
     assert!(!text.contains(SECRET));
     assert!(!text.contains("access_token="), "{text}");
+}
+
+#[tokio::test]
+async fn stable_mode_forces_a_refresh_only_when_it_hands_back_the_rejected_token() {
+    let env = TestEnv::new().await;
+    env.set_faults("stale_stable=1");
+    let c = default_client(&env);
+    fetch_one(&c, Endpoint::UserRead, "2026-03-10")
+        .await
+        .unwrap();
+    assert_eq!(env.sim.stats.force_refreshes(), 0);
+    env.sim.expire_all_tokens();
+    env.sim.stats.reset();
+    fetch_one(&c, Endpoint::UserRead, "2026-03-11")
+        .await
+        .unwrap();
+    assert_eq!(env.sim.stats.force_refreshes(), 1);
+    assert_eq!(env.sim.stats.datacube_requests(), 2);
 }

@@ -341,3 +341,30 @@ async fn a_killed_run_leaves_no_partial_chunk_and_the_next_run_finishes() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn refused_credentials_ask_for_a_token_once_per_run_and_fail_every_chunk() {
+    let env = TestEnv::with(SimOptions {
+        clock: Clock::fixed(fixed_now()),
+        secret: Some("another-secret".into()),
+        ..SimOptions::default()
+    })
+    .await;
+    let engine = env
+        .engine(&[("WXCUBE_ENDPOINTS", "getusershare,getbizsummary")])
+        .await;
+    let report = engine.sync(None, &CancellationToken::new()).await.unwrap();
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.chunks_failed, report.chunks_planned);
+    assert_eq!(
+        env.sim.stats.token_requests(),
+        1,
+        "the token endpoint was asked again after refusing"
+    );
+    assert_eq!(env.sim.stats.datacube_requests(), 0);
+    assert!(
+        report.failures.iter().all(|f| f.contains("40125")),
+        "{:?}",
+        report.failures
+    );
+}
