@@ -19,7 +19,8 @@ pub struct EndpointStatus {
     /// First and last day with a successful fetch.
     pub first_day: Option<NaiveDate>,
     pub last_day: Option<NaiveDate>,
-    /// The window checked for missing days: the sync's catch-up window.
+    /// The window checked for missing days: from the sync's catch-up window
+    /// start or the first stored day, whichever is earlier, to yesterday.
     pub window_from: Option<NaiveDate>,
     pub window_to: NaiveDate,
     /// Days of the window with no successful fetch.
@@ -81,9 +82,15 @@ pub async fn collect(
                 .filter(|(_, s)| s.ok)
                 .map(|(d, _)| *d)
                 .collect();
-            let window_from = start_date
+            // Missing days are counted from the sync's catch-up window start, or
+            // from the first stored day if that is earlier: a hole anywhere in
+            // the stored history shows.
+            let catch_up_from = start_date
                 .unwrap_or(latest - Days::new(u64::from(settings.catch_up_days.max(1)) - 1))
                 .max(endpoint.first_date());
+            let window_from = stored
+                .first()
+                .map_or(catch_up_from, |first| catch_up_from.min(*first));
             let missing: Vec<NaiveDate> = days(window_from, latest)
                 .filter(|d| !coverage.get(d).is_some_and(|s| s.ok))
                 .collect();

@@ -368,3 +368,21 @@ async fn refused_credentials_ask_for_a_token_once_per_run_and_fail_every_chunk()
         report.failures
     );
 }
+
+#[tokio::test]
+async fn status_names_a_hole_in_the_stored_history() {
+    let env = TestEnv::new().await;
+    let engine = env.engine(&[("WXCUBE_ENDPOINTS", "getusershare")]).await;
+    backfill(&engine, "2026-01-01", "2026-01-10", &[]).await;
+    backfill(&engine, "2026-01-20", "2026-03-14", &[]).await;
+    let statuses = wxcube::status::collect(&engine.settings, &engine.store, &env.clock, None)
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), 1);
+    let s = &statuses[0];
+    assert_eq!(s.first_day, Some(d("2026-01-01")));
+    assert_eq!(s.last_day, Some(d("2026-03-14")));
+    assert_eq!(s.missing, ["2026-01-11..2026-01-19"]);
+    assert_eq!(s.missing_days, 9);
+    assert!(s.last_error.is_none() && !s.offline);
+}
