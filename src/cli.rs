@@ -202,6 +202,15 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
+/// Opens the database (applying migrations), or reports why not (exit 1: the
+/// configuration was fine, the machine refused).
+async fn open_store(database: &str) -> Result<Store, u8> {
+    Store::open(database).await.map_err(|e| {
+        eprintln!("wxcube: error: {e:#}");
+        EXIT_FAILURES
+    })
+}
+
 /// Loads the configuration, or reports it (exit 2).
 fn load_settings(overrides: &CliOverrides, need: Need) -> Result<Settings, u8> {
     let env: Vec<(String, String)> = std::env::vars().collect();
@@ -234,12 +243,9 @@ where
         Ok(None) => return EXIT_OK,
         Err(code) => return code,
     };
-    let store = match Store::open(&settings.database).await {
+    let store = match open_store(&settings.database).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("wxcube: error: {e:#}");
-            return EXIT_FAILURES;
-        }
+        Err(code) => return code,
     };
     let engine = match Engine::new(settings, store.clone(), clock) {
         Ok(e) => e,
@@ -346,12 +352,9 @@ async fn cmd_status(
         Ok(s) => s,
         Err(code) => return code,
     };
-    let store = match Store::open(&settings.database).await {
+    let store = match open_store(&settings.database).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("wxcube: error: {e:#}");
-            return EXIT_FAILURES;
-        }
+        Err(code) => return code,
     };
     let result = status::collect(&settings, &store, &clock, account).await;
     store.close().await;
@@ -426,16 +429,13 @@ async fn cmd_migrate(overrides: &CliOverrides) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match Store::open(&settings.database).await {
+    match open_store(&settings.database).await {
         Ok(store) => {
             eprintln!("wxcube: migrations applied to {}", store.path().display());
             store.close().await;
             EXIT_OK
         }
-        Err(e) => {
-            eprintln!("wxcube: error: {e:#}");
-            EXIT_FAILURES
-        }
+        Err(code) => code,
     }
 }
 

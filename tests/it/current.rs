@@ -2,25 +2,17 @@
 //! answers and 61503 converging over repeated syncs.
 
 use tokio_util::sync::CancellationToken;
-use wxcube::endpoint::Endpoint;
+use wxcube::endpoint::{Endpoint, Family};
 use wxcube::sim::SimOptions;
 
 use crate::helpers::*;
 
-const LEGACY: [Endpoint; 6] = [
-    Endpoint::ArticleSummary,
-    Endpoint::ArticleTotal,
-    Endpoint::UserRead,
-    Endpoint::UserReadHour,
-    Endpoint::UserShare,
-    Endpoint::UserShareHour,
-];
-const CURRENT: [Endpoint; 4] = [
-    Endpoint::ArticleRead,
-    Endpoint::ArticleShare,
-    Endpoint::BizSummary,
-    Endpoint::ArticleTotalDetail,
-];
+fn family(family: Family) -> Vec<Endpoint> {
+    Endpoint::ALL
+        .into_iter()
+        .filter(|e| e.family() == family)
+        .collect()
+}
 
 #[tokio::test]
 async fn legacy_offline_first_sync_exits_1_then_the_next_skips_them_and_exits_0() {
@@ -29,7 +21,7 @@ async fn legacy_offline_first_sync_exits_1_then_the_next_skips_them_and_exits_0(
     let engine = env.engine(&[]).await;
     let report = engine.sync(None, &CancellationToken::new()).await.unwrap();
     assert_eq!(report.exit_code(), 1);
-    for endpoint in LEGACY {
+    for endpoint in family(Family::Legacy) {
         assert!(
             report
                 .failures
@@ -46,18 +38,25 @@ async fn legacy_offline_first_sync_exits_1_then_the_next_skips_them_and_exits_0(
     assert_eq!(offline_rows, 6);
     // After its first 47009 an endpoint is not called again in the run (a few
     // requests may already have been in flight).
-    for endpoint in LEGACY {
+    for endpoint in family(Family::Legacy) {
         assert!(
             env.sim.stats.requests_for(endpoint) <= 4,
             "{endpoint} kept being called while offline"
         );
     }
-    assert_matches_truth(&engine.store, &CURRENT, "2026-02-13", "2026-03-14", today()).await;
+    assert_matches_truth(
+        &engine.store,
+        &family(Family::Current),
+        "2026-02-13",
+        "2026-03-14",
+        today(),
+    )
+    .await;
 
     env.sim.stats.reset();
     let report = engine.sync(None, &CancellationToken::new()).await.unwrap();
     assert_eq!(report.exit_code(), 0, "{:?}", report.failures);
-    for endpoint in LEGACY {
+    for endpoint in family(Family::Legacy) {
         assert_eq!(
             env.sim.stats.requests_for(endpoint),
             0,
@@ -69,7 +68,9 @@ async fn legacy_offline_first_sync_exits_1_then_the_next_skips_them_and_exits_0(
         .await
         .unwrap();
     for s in &statuses {
-        let legacy = LEGACY.iter().any(|e| e.name() == s.endpoint);
+        let legacy = family(Family::Legacy)
+            .iter()
+            .any(|e| e.name() == s.endpoint);
         assert_eq!(s.offline, legacy, "{}", s.endpoint);
     }
 }
@@ -134,7 +135,7 @@ async fn delayed_answers_and_not_ready_converge_over_repeated_syncs() {
     }
     assert_matches_truth(
         &engine.store,
-        &CURRENT,
+        &family(Family::Current),
         "2026-02-13",
         "2026-03-14",
         manual.today(),
