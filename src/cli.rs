@@ -311,7 +311,14 @@ async fn take_lock(
     } else {
         DbLock::try_acquire(&path, command).map(Some)
     };
-    result.map_err(|e| lock_error(&e))
+    result.map_err(|e| match e {
+        // Name the database, not only its lock file: that is what the user configured.
+        LockError::Io { .. } => {
+            eprintln!("wxcube: error: cannot use database {database}: {e}");
+            EXIT_FAILURES
+        }
+        LockError::Held { .. } => lock_error(&e),
+    })
 }
 
 fn lock_error(e: &LockError) -> u8 {
