@@ -20,7 +20,7 @@ use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 use crate::endpoint::Endpoint;
 use crate::ingest::normalize::{Row, SqlValue};
 use crate::wechat::FetchError;
-use tables::ALL_TABLES;
+use tables::{ALL_TABLES, TableDef};
 
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -100,20 +100,30 @@ impl Store {
             .begin()
             .await
             .context("cannot start a transaction")?;
-        for row in chunk.rows {
-            let mut query = sqlx::query(AssertSqlSafe(upsert_for(row.table.name)));
-            for value in &row.values {
-                query = match value {
-                    SqlValue::Null => query.bind(None::<i64>),
-                    SqlValue::Int(v) => query.bind(*v),
-                    SqlValue::Real(v) => query.bind(*v),
-                    SqlValue::Text(v) => query.bind(v.as_str()),
-                };
+        // Rows go in multi-row upserts, one table at a time, each table's rows
+        // in their original order (tables have no foreign keys between them, and
+        // within a table SQLite applies the rows of one statement in order).
+        // One statement per row cost a round trip to sqlx's database thread
+        // each, which dominated a full backfill.
+        for (table, rows) in rows_by_table(chunk.rows) {
+            let mut rest = rows.as_slice();
+            while !rest.is_empty() {
+                let (batch, after) = rest.split_at(batch_len(rest.len()));
+                rest = after;
+                let mut query = sqlx::query(AssertSqlSafe(upsert_for(table, batch.len())));
+                for value in batch.iter().flat_map(|row| &row.values) {
+                    query = match value {
+                        SqlValue::Null => query.bind(None::<i64>),
+                        SqlValue::Int(v) => query.bind(*v),
+                        SqlValue::Real(v) => query.bind(*v),
+                        SqlValue::Text(v) => query.bind(v.as_str()),
+                    };
+                }
+                query
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(|| format!("cannot write rows of {}", table.name))?;
             }
-            query
-                .execute(&mut *tx)
-                .await
-                .with_context(|| format!("cannot write a row of {}", row.table.name))?;
         }
         let fetched_at = rfc3339(chunk.fetched_at);
         sqlx::query(
@@ -208,7 +218,9 @@ fn connect_options(database: &str) -> anyhow::Result<SqliteConnectOptions> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(30)))
+        .busy_timeout(Duration::from_secs(30))
+        // Room for every batch shape of every table (15 x 7) and the rest.
+        .statement_cache_capacity(256))
 }
 
 /// Timestamps are UTC RFC 3339 with seconds, so they sort as text.
@@ -259,17 +271,85 @@ async fn upsert_ledger(
     Ok(())
 }
 
-/// The upsert statement of each table, built once.
-fn upsert_for(table: &str) -> Arc<str> {
-    static CACHE: OnceLock<HashMap<&'static str, Arc<str>>> = OnceLock::new();
+/// Most rows one upsert statement carries (64 rows of the widest table,
+/// `article_total`, bind 2,112 values, far below SQLite's limit of 32,766).
+const MAX_BATCH: usize = 64;
+
+/// The size of the next batch out of `n` rows: `MAX_BATCH`, else the largest
+/// power of two not above `n`. So each table needs at most 7 statement shapes,
+/// which all stay in the connection's prepared-statement cache.
+fn batch_len(n: usize) -> usize {
+    if n >= MAX_BATCH {
+        MAX_BATCH
+    } else {
+        1 << n.ilog2()
+    }
+}
+
+/// The rows of each table, tables in order of first appearance, rows in
+/// their original order.
+fn rows_by_table(rows: &[Row]) -> Vec<(&'static TableDef, Vec<&Row>)> {
+    let mut groups: Vec<(&'static TableDef, Vec<&Row>)> = Vec::new();
+    for row in rows {
+        match groups.iter_mut().find(|(t, _)| std::ptr::eq(*t, row.table)) {
+            Some((_, group)) => group.push(row),
+            None => groups.push((row.table, vec![row])),
+        }
+    }
+    groups
+}
+
+/// The upsert statement of `rows` rows (a `batch_len` size) of each table,
+/// built once.
+fn upsert_for(table: &TableDef, rows: usize) -> Arc<str> {
+    static CACHE: OnceLock<HashMap<(&'static str, usize), Arc<str>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| {
+        let sizes: Vec<usize> = (0..=MAX_BATCH.ilog2()).map(|p| 1 << p).collect();
         ALL_TABLES
             .iter()
-            .map(|t| (t.name, Arc::from(tables::upsert_sql(t))))
+            .flat_map(|t| {
+                sizes
+                    .iter()
+                    .map(|&n| ((t.name, n), Arc::from(tables::upsert_sql_rows(t, n))))
+            })
             .collect()
     });
     cache
-        .get(table)
+        .get(&(table.name, rows))
         .cloned()
-        .expect("every row's table is in ALL_TABLES")
+        .expect("every row's table is in ALL_TABLES, every batch a power of two up to MAX_BATCH")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_full_then_powers_of_two() {
+        let mut sizes = Vec::new();
+        let mut n = 64 * 2 + 45;
+        while n > 0 {
+            let b = batch_len(n);
+            sizes.push(b);
+            n -= b;
+        }
+        assert_eq!(sizes, [64, 64, 32, 8, 4, 1]);
+        assert_eq!(batch_len(1), 1);
+        assert_eq!(batch_len(63), 32);
+    }
+
+    #[test]
+    fn every_batch_shape_has_a_statement() {
+        for table in ALL_TABLES {
+            for n in 1..=MAX_BATCH {
+                let sql = upsert_for(table, batch_len(n));
+                assert_eq!(
+                    sql.matches('?').count(),
+                    table.width() * batch_len(n),
+                    "{}",
+                    table.name
+                );
+            }
+        }
+    }
 }

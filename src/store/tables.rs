@@ -283,8 +283,20 @@ pub static ALL_TABLES: [&TableDef; 15] = [
 /// The upsert statement for `table`: insert, or on a key conflict update the
 /// other columns as the table's `Merge` says.
 pub fn upsert_sql(table: &TableDef) -> String {
+    upsert_sql_rows(table, 1)
+}
+
+/// The upsert statement for `rows` rows of `table` at once (`VALUES (..), (..)`).
+///
+/// SQLite applies a multi-row upsert row by row, in order: a later row whose
+/// key equals an earlier one's (in the statement or in the table) merges into
+/// it exactly as a separate statement would, so batching changes nothing but
+/// the number of round trips to the database thread.
+pub fn upsert_sql_rows(table: &TableDef, rows: usize) -> String {
+    assert!(rows > 0, "an upsert needs at least one row");
     let columns: Vec<&str> = table.all_columns().collect();
-    let placeholders = vec!["?"; columns.len()].join(", ");
+    let one_row = format!("({})", vec!["?"; columns.len()].join(", "));
+    let placeholders = vec![one_row.as_str(); rows].join(", ");
     let updates: Vec<String> = table
         .columns
         .iter()
@@ -294,7 +306,7 @@ pub fn upsert_sql(table: &TableDef) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO {t} ({cols}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET {updates}",
+        "INSERT INTO {t} ({cols}) VALUES {placeholders} ON CONFLICT ({keys}) DO UPDATE SET {updates}",
         t = table.name,
         cols = columns.join(", "),
         keys = table.keys.join(", "),
