@@ -277,6 +277,7 @@ impl Engine {
         crate::telemetry::set_progress_bar(None);
         report.duration = started.elapsed();
         self.finish_run(run_id, &report).await;
+        self.store.release_memory().await;
         tracing::info!(
             command,
             requests = report.requests,
