@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::normalize::normalize;
 use super::plan::{self, Chunk, SyncWindow};
@@ -325,9 +326,29 @@ impl Engine {
             chunks_planned: chunks.len(),
             ..RunReport::default()
         };
-        let client = &client;
+        let client = Arc::new(client);
         let mut outcomes = futures::stream::iter(chunks)
-            .map(|chunk| async move { (chunk, self.run_chunk(client, chunk, cancel).await) })
+            .map(|chunk| {
+                // Each chunk in flight is a task of its own, so that the
+                // runtime's workers share the parsing and normalising, and the
+                // write of one chunk (which holds the only database connection)
+                // never waits behind another chunk's parsing on the thread that
+                // polls this loop. Dropping the run aborts them, as it dropped
+                // the futures before.
+                let (engine, client, cancel) = (self.clone(), client.clone(), cancel.clone());
+                let task = AbortOnDropHandle::new(tokio::spawn(async move {
+                    engine.run_chunk(&client, chunk, &cancel).await
+                }));
+                async move {
+                    match task.await {
+                        Ok(outcome) => (chunk, outcome),
+                        // A panic stays a panic, as when the chunk ran inline.
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        // Aborted: only when the run itself is dropped.
+                        Err(_) => (chunk, ChunkOutcome::Cancelled { attempts: 0 }),
+                    }
+                }
+            })
             .buffer_unordered(settings.concurrency.max(1));
         while let Some((chunk, outcome)) = outcomes.next().await {
             bar.inc(1);
