@@ -226,6 +226,8 @@ impl Engine {
             )));
         }
         let now = self.clock.now();
+        let today = self.clock.today(self.settings.timezone);
+        let mut quota_skipped: Vec<(String, usize)> = Vec::new();
         let mut plans = Vec::new();
         for account in accounts {
             let mut chunks = Vec::new();
@@ -238,12 +240,30 @@ impl Engine {
                 }
                 let coverage = plan::coverage(endpoint, &ledger, self.settings.timezone);
                 let days = plan::backfill_days(from, to, request.refetch, &coverage);
-                chunks.extend(plan::chunk_days(endpoint, &days));
+                let endpoint_chunks = plan::chunk_days(endpoint, &days);
+                if plan::quota_spent_today(&ledger, today, self.settings.timezone) {
+                    // 45009 today: no call until the China day changes. The chunks
+                    // count as not sent, so the run exits 1 and a later run fetches them.
+                    tracing::warn!(account = %account.appid, %endpoint,
+                        "skipping: the daily quota (45009) of this endpoint is spent until tomorrow (China time)");
+                    quota_skipped.push((account.appid.clone(), endpoint_chunks.len()));
+                    continue;
+                }
+                chunks.extend(endpoint_chunks);
             }
             plans.push((account, chunks));
         }
-        self.execute("backfill", plans, request.progress, cancel)
-            .await
+        let mut report = self
+            .execute("backfill", plans, request.progress, cancel)
+            .await?;
+        for (appid, skipped) in quota_skipped.into_iter().filter(|(_, n)| *n > 0) {
+            report.chunks_planned += skipped;
+            report.chunks_not_sent += skipped;
+            report.failures.push(format!(
+                "account {appid}: {skipped} chunks not sent because their endpoint's daily quota is spent (45009); a later run fetches them"
+            ));
+        }
+        Ok(report)
     }
 
     /// Runs the planned chunks of every account (accounts in parallel).

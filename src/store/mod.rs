@@ -113,9 +113,55 @@ impl Store {
     /// Stores one successful chunk in a single transaction: its data rows,
     /// its raw response and its ledger row. Stored whole or not at all.
     pub async fn write_chunk(&self, chunk: &ChunkWrite<'_>) -> anyhow::Result<()> {
-        let mut tx = self
+        let mut conn = self
             .pool
-            .begin()
+            .acquire()
+            .await
+            .context("cannot get a database connection")?;
+        let result = write_chunk_on(&mut conn, chunk).await;
+        discard_if_failed(&mut conn, &result);
+        result
+    }
+
+    /// Records a failed chunk: only its ledger row, no data.
+    pub async fn record_failure(
+        &self,
+        appid: &str,
+        endpoint: Endpoint,
+        begin: NaiveDate,
+        end: NaiveDate,
+        error: &FetchError,
+        fetched_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("cannot get a database connection")?;
+        let result =
+            record_failure_on(&mut conn, appid, endpoint, begin, end, error, fetched_at).await;
+        discard_if_failed(&mut conn, &result);
+        result
+    }
+}
+
+/// After a failed write, the connection is closed rather than reused: when
+/// SQLite rolls a transaction back by itself (disk full, I/O error), sqlx's own
+/// ROLLBACK fails too and its transaction depth stays at 1, so every later
+/// "transaction" on that connection would be a SAVEPOINT inside one that never
+/// commits, and chunks reported stored would be lost.
+fn discard_if_failed<T>(conn: &mut sqlx::pool::PoolConnection<Sqlite>, result: &anyhow::Result<T>) {
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+}
+
+async fn write_chunk_on(
+    conn: &mut sqlx::SqliteConnection,
+    chunk: &ChunkWrite<'_>,
+) -> anyhow::Result<()> {
+    {
+        let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .context("cannot start a transaction")?;
         // Rows go in multi-row upserts, one table at a time, each table's rows
@@ -177,22 +223,21 @@ impl Store {
         )
         .await?;
         tx.commit().await.context("cannot commit the chunk")?;
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Records a failed chunk: only its ledger row, no data.
-    pub async fn record_failure(
-        &self,
-        appid: &str,
-        endpoint: Endpoint,
-        begin: NaiveDate,
-        end: NaiveDate,
-        error: &FetchError,
-        fetched_at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let mut tx = self
-            .pool
-            .begin()
+async fn record_failure_on(
+    conn: &mut sqlx::SqliteConnection,
+    appid: &str,
+    endpoint: Endpoint,
+    begin: NaiveDate,
+    end: NaiveDate,
+    error: &FetchError,
+    fetched_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    {
+        let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .context("cannot start a transaction")?;
         upsert_ledger(
@@ -213,8 +258,8 @@ impl Store {
         )
         .await?;
         tx.commit().await.context("cannot commit the ledger row")?;
-        Ok(())
     }
+    Ok(())
 }
 
 /// The lock file that guards this database (see `crate::lock`).

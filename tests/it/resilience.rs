@@ -36,8 +36,9 @@
 //! China day turns during the test (the 45009 scenario, which must run
 //! `sync`, uses the 30 days up to yesterday). Every child process runs under
 //! a watchdog ([`RUN_LIMIT`]); mounts made by the tests are undone on drop.
-//! Two tests are `#[ignore]`d: they demonstrate bugs in files owned
-//! elsewhere (src/ingest/run.rs, src/store/mod.rs) and pass once fixed.
+//! Two tests pin bugs this suite found and that are now fixed: a backfill
+//! calling an endpoint whose daily quota is spent, and chunks lost after a
+//! disk-full error (a poisoned connection reused by the pool).
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
@@ -1514,7 +1515,6 @@ async fn daily_quota_on_every_endpoint_exits_1_is_recorded_and_a_later_run_compl
 /// KNOWN BUG (see the issue 5 report): `backfill` does not check the ledger
 /// for a 45009 recorded today and calls the spent endpoint again; `sync` does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in src/ingest/run.rs: backfill ignores a 45009 recorded today"]
 async fn backfill_sends_nothing_to_an_endpoint_whose_daily_quota_is_spent() {
     let endpoints = [Endpoint::UserShare, Endpoint::BizSummary];
     let s = Scenario::new(
@@ -1545,7 +1545,6 @@ async fn backfill_sends_nothing_to_an_endpoint_whose_daily_quota_is_spent() {
 /// chunks "commit" into a savepoint of a transaction that is never committed,
 /// and wxcube reports as stored chunks that are lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in src/store/mod.rs: chunks reported stored after a disk-full error are lost"]
 async fn every_chunk_reported_stored_after_a_disk_full_error_is_in_the_database() {
     let (from, to) = range();
     let mut s = Scenario::new(
