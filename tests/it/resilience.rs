@@ -21,8 +21,7 @@
 //!   spent endpoint on the same China day, and a complete run the next day.
 //!
 //! Each scenario ends with `Scenario::finish`: the database equals the
-//! generator's truth for the range (`assert_matches_truth_by_key`: the checks
-//! of `assert_matches_truth`, fast enough for 55,000 rows), no table holds a
+//! generator's truth for the range (`assert_matches_truth`), no table holds a
 //! duplicate key, the ledger agrees with the data (every day of the range is
 //! covered by an ok, non-delayed `fetches` row; every ok row holds exactly
 //! the rows the truth gives for its chunk; every stored row lies in an ok
@@ -376,7 +375,7 @@ impl Scenario {
         }
         let store = self.store().await;
         assert_integrity(&store).await;
-        assert_matches_truth_by_key(&store, endpoints, from, to, today).await;
+        assert_matches_truth(&store, endpoints, from, to, today).await;
         assert_no_duplicate_keys(&store).await;
         assert_ledger_consistent(&store, endpoints, today).await;
         assert_ledger_complete(&store, endpoints, from, to).await;
