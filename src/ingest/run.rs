@@ -361,16 +361,16 @@ impl Engine {
                 }));
                 async move {
                     match task.await {
-                        Ok(outcome) => (chunk, outcome),
+                        Ok(outcome) => outcome,
                         // A panic stays a panic, as when the chunk ran inline.
                         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                         // Aborted: only when the run itself is dropped.
-                        Err(_) => (chunk, ChunkOutcome::Cancelled { attempts: 0 }),
+                        Err(_) => ChunkOutcome::Cancelled { attempts: 0 },
                     }
                 }
             })
             .buffer_unordered(settings.concurrency.max(1));
-        while let Some((chunk, outcome)) = outcomes.next().await {
+        while let Some(outcome) = outcomes.next().await {
             bar.inc(1);
             match outcome {
                 ChunkOutcome::Stored { rows, attempts } => {
@@ -389,7 +389,6 @@ impl Engine {
                     report.requests += u64::from(attempts);
                 }
             }
-            let _ = chunk;
         }
         if report.chunks_not_sent > 0 {
             let line = format!(
