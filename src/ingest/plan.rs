@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use crate::clock::{date_in, days};
 use crate::endpoint::Endpoint;
 use crate::store::ledger::LedgerRow;
+use crate::wechat::errors::{Verdict, classify_errcode};
 
 /// One request's worth of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,12 +32,11 @@ impl std::fmt::Display for Chunk {
     }
 }
 
-/// errcode of "endpoint offline" (SPEC section 6).
-pub const OFFLINE: i64 = 47009;
-/// errcode of "data not ready" (SPEC section 6).
-pub const NOT_READY: i64 = 61503;
-/// errcode of "daily quota reached".
-pub const DAILY_QUOTA: i64 = 45009;
+/// Whether a ledger row's errcode has this verdict (the errcode table decides).
+fn answered(row: &LedgerRow, verdict: Verdict) -> bool {
+    row.errcode
+        .is_some_and(|code| classify_errcode(code) == verdict)
+}
 /// How long syncs leave an offline endpoint alone.
 pub const OFFLINE_DAYS: i64 = 7;
 
@@ -62,7 +62,7 @@ pub fn coverage(endpoint: Endpoint, ledger: &[LedgerRow], tz: Tz) -> BTreeMap<Na
         let final_ = row.ok
             && !delayed
             && fetched_day >= row.end + Days::new(endpoint.final_after_days() as u64);
-        let unfinished = (row.ok && delayed) || row.errcode == Some(NOT_READY);
+        let unfinished = (row.ok && delayed) || answered(row, Verdict::NotReady);
         for day in days(row.begin, row.end) {
             let state = map.entry(day).or_default();
             state.ok |= row.ok;
@@ -85,7 +85,7 @@ pub fn offline_since(
     let latest = ledger.iter().max_by_key(|r| r.fetched_at)?;
     let last_offline = ledger
         .iter()
-        .filter(|r| r.errcode == Some(OFFLINE))
+        .filter(|r| answered(r, Verdict::Offline))
         .map(|r| r.fetched_at)
         .max()?;
     let success_after = ledger.iter().any(|r| r.ok && r.fetched_at > last_offline);
@@ -99,7 +99,7 @@ pub fn offline_since(
 pub fn quota_spent_today(ledger: &[LedgerRow], today: NaiveDate, tz: Tz) -> bool {
     ledger
         .iter()
-        .any(|r| r.errcode == Some(DAILY_QUOTA) && date_in(r.fetched_at, tz) == today)
+        .any(|r| answered(r, Verdict::DailyQuota) && date_in(r.fetched_at, tz) == today)
 }
 
 /// Groups sorted, distinct days into chunks of at most the endpoint's span;
@@ -136,7 +136,7 @@ pub struct SyncWindow {
     pub start_date: Option<NaiveDate>,
 }
 
-/// The days a sync fetches for one endpoint (SPEC section 4): the refresh
+/// The days a sync fetches for one endpoint (docs/wechat-api.md explains the windows): the refresh
 /// window, the days of the catch-up window whose latest fetch was delayed or
 /// not ready, and every day of the catch-up window with no success yet.
 pub fn sync_days(
@@ -311,7 +311,7 @@ mod tests {
             .filter(|day| *day != d("2026-03-10"))
             .map(|day| {
                 let s = day.to_string();
-                let errcode = (s == "2026-03-12").then_some(NOT_READY);
+                let errcode = (s == "2026-03-12").then_some(crate::wechat::errors::NOT_READY);
                 row(
                     Endpoint::ArticleRead,
                     &s,
@@ -357,7 +357,7 @@ mod tests {
             "2026-05-01",
             "2026-05-01",
             false,
-            Some(OFFLINE),
+            Some(crate::wechat::errors::OFFLINE),
             "2026-05-02T00:00:00Z",
             None,
         )];

@@ -1,4 +1,5 @@
-//! How a datacube call can fail, classified as SPEC section 1 says.
+//! How a WeChat call can fail: the errcode table and the failure kinds
+//! (docs/wechat-api.md explains each code).
 
 use std::fmt;
 
@@ -90,40 +91,161 @@ pub enum Verdict {
     Permanent,
 }
 
-/// Classifies a WeChat errcode (0 is success).
-pub fn classify_errcode(errcode: i64) -> Verdict {
-    match errcode {
-        0 => Verdict::Success,
-        -1 => Verdict::Transient,
-        45011 => Verdict::MinuteQuota,
-        45009 => Verdict::DailyQuota,
-        40001 | 40014 | 42001 => Verdict::TokenInvalid,
-        61503 => Verdict::NotReady,
-        47009 => Verdict::Offline,
-        _ => Verdict::Permanent,
+/// One errcode wxcube knows: what it means, how it is classified, and what
+/// wxcube does about it. [`ERRCODES`] is the only place these facts live; the
+/// client, the planner, `status` and the README's troubleshooting table (a
+/// test compares them) all read it.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrcodeInfo {
+    pub code: i64,
+    pub verdict: Verdict,
+    /// What WeChat means by it, for messages.
+    pub meaning: &'static str,
+    /// What wxcube does when it sees it (the README's "what wxcube does").
+    pub action: &'static str,
+}
+
+const fn info(
+    code: i64,
+    verdict: Verdict,
+    meaning: &'static str,
+    action: &'static str,
+) -> ErrcodeInfo {
+    ErrcodeInfo {
+        code,
+        verdict,
+        meaning,
+        action,
     }
 }
 
-/// A human hint for well-known errcodes, used in messages and the README.
-pub fn errcode_hint(errcode: i64) -> &'static str {
+/// errcode of "system busy".
+pub const SYSTEM_BUSY: i64 = -1;
+/// errcode of "daily quota of this API reached".
+pub const DAILY_QUOTA: i64 = 45009;
+/// errcode of "per-minute quota reached".
+pub const MINUTE_QUOTA: i64 = 45011;
+/// errcode of "this API is offline" (the older article endpoints being switched off).
+pub const OFFLINE: i64 = 47009;
+/// errcode of "data not ready yet".
+pub const NOT_READY: i64 = 61503;
+
+/// Every errcode wxcube treats specially; any other code is permanent.
+pub static ERRCODES: &[ErrcodeInfo] = &[
+    info(
+        SYSTEM_BUSY,
+        Verdict::Transient,
+        "system busy",
+        "retried with exponential backoff and jitter, up to `max_attempts`",
+    ),
+    info(
+        40001,
+        Verdict::TokenInvalid,
+        "invalid access token",
+        "the token is fetched again once and the request retried once",
+    ),
+    info(
+        40014,
+        Verdict::TokenInvalid,
+        "invalid access token",
+        "the token is fetched again once and the request retried once",
+    ),
+    info(
+        42001,
+        Verdict::TokenInvalid,
+        "access token expired",
+        "the token is fetched again once and the request retried once",
+    ),
+    info(
+        40013,
+        Verdict::Permanent,
+        "invalid appid",
+        "the account's chunks fail; the token endpoint is not asked again in the run",
+    ),
+    info(
+        40125,
+        Verdict::Permanent,
+        "invalid appsecret",
+        "the account's chunks fail; the token endpoint is not asked again in the run",
+    ),
+    info(
+        40164,
+        Verdict::Permanent,
+        "caller IP not in the account's whitelist",
+        "the account's chunks fail",
+    ),
+    info(
+        DAILY_QUOTA,
+        Verdict::DailyQuota,
+        "daily quota of this API reached",
+        "the endpoint is not called again until the next China day; the others go on",
+    ),
+    info(
+        MINUTE_QUOTA,
+        Verdict::MinuteQuota,
+        "per-minute quota reached",
+        "waits for the next minute, then retries (counts toward `max_attempts`)",
+    ),
+    info(
+        OFFLINE,
+        Verdict::Offline,
+        "this API is offline for the account",
+        "recorded; syncs skip the endpoint for 7 days",
+    ),
+    info(
+        48001,
+        Verdict::Permanent,
+        "API not authorised for this account",
+        "permanent for that request; not retried",
+    ),
+    info(
+        50001,
+        Verdict::Permanent,
+        "user not authorised for this API",
+        "permanent for that request; not retried",
+    ),
+    info(
+        61007,
+        Verdict::Permanent,
+        "no permission for a third-party platform",
+        "permanent for that request; not retried",
+    ),
+    info(
+        61500,
+        Verdict::Permanent,
+        "bad date format",
+        "permanent for that request; not retried",
+    ),
+    info(
+        61501,
+        Verdict::Permanent,
+        "date range error",
+        "permanent for that request; not retried",
+    ),
+    info(
+        NOT_READY,
+        Verdict::NotReady,
+        "data not ready yet",
+        "recorded; retried by the next sync, not within the run",
+    ),
+];
+
+/// What wxcube knows about `errcode`, if anything.
+pub fn errcode_info(errcode: i64) -> Option<&'static ErrcodeInfo> {
+    ERRCODES.iter().find(|i| i.code == errcode)
+}
+
+/// Classifies a WeChat errcode (0 is success; unknown codes are permanent).
+pub fn classify_errcode(errcode: i64) -> Verdict {
     match errcode {
-        -1 => "system busy",
-        40001 | 40014 => "invalid access token",
-        42001 => "access token expired",
-        40013 => "invalid appid",
-        40125 => "invalid appsecret",
-        40164 => "caller IP not in the account's whitelist",
-        45009 => "daily quota of this API reached",
-        45011 => "per-minute quota reached",
-        47009 => "this API is offline for the account",
-        48001 => "API not authorised for this account",
-        50001 => "user not authorised for this API",
-        61007 => "no permission for a third-party platform",
-        61500 => "bad date format",
-        61501 => "date range error",
-        61503 => "data not ready yet",
-        _ => "unknown errcode",
+        0 => Verdict::Success,
+        _ => errcode_info(errcode).map_or(Verdict::Permanent, |i| i.verdict),
     }
+}
+
+/// A human hint for an errcode, used in messages.
+pub fn errcode_hint(errcode: i64) -> &'static str {
+    errcode_info(errcode).map_or("unknown errcode", |i| i.meaning)
 }
 
 #[cfg(test)]
@@ -143,5 +265,16 @@ mod tests {
         }
         assert_eq!(classify_errcode(61503), Verdict::NotReady);
         assert_eq!(classify_errcode(47009), Verdict::Offline);
+        assert_eq!(classify_errcode(0), Verdict::Success);
+    }
+
+    #[test]
+    fn each_errcode_is_listed_once() {
+        let mut codes: Vec<i64> = ERRCODES.iter().map(|i| i.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ERRCODES.len());
+        assert_eq!(errcode_hint(99999), "unknown errcode");
+        assert_eq!(errcode_hint(45009), "daily quota of this API reached");
     }
 }
