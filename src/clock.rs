@@ -79,6 +79,11 @@ pub fn days(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> {
     from.iter_days().take_while(move |d| *d <= to)
 }
 
+/// The first day of the last `days` days up to `latest`.
+pub fn days_back(latest: NaiveDate, days: u32) -> NaiveDate {
+    latest - Days::new(u64::from(days.saturating_sub(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

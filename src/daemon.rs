@@ -7,13 +7,12 @@
 //! A tick that finds the writer lock held waits for it.
 //!
 //! Stopping: the first signal cancels the run (no new requests; the chunk in
-//! flight commits or rolls back); a second signal, or `STOP_DEADLINE` passing
+//! flight commits or rolls back); a second signal, or `shutdown::STOP_DEADLINE` passing
 //! without the process having ended, exits at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::mpsc;
@@ -150,45 +149,4 @@ fn notify(state: &[sd_notify::NotifyState]) {
     if let Err(e) = sd_notify::notify(state) {
         tracing::debug!("sd_notify failed: {e}");
     }
-}
-
-/// How long a stop may take after the first signal before the process exits
-/// anyway: SPEC section 2 promises an exit within 10 s, but a write blocked on
-/// SQLite's busy timeout (30 s, when another program holds the database's
-/// write lock) cannot be cancelled. Exiting then loses nothing: the blocked
-/// chunk was never committed, so SQLite rolls it back.
-pub const STOP_DEADLINE: Duration = Duration::from_secs(8);
-
-/// Cancels `cancel` on the first SIGTERM or SIGINT; exits at once on the
-/// second (code 130), or with code 0 if the process is still running
-/// `STOP_DEADLINE` after the first.
-pub fn install_shutdown(cancel: CancellationToken) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install signal handlers");
-            return;
-        };
-        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        tracing::info!(
-            "shutdown requested: finishing the chunk in flight (a second signal exits at once)"
-        );
-        cancel.cancel();
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-            _ = tokio::time::sleep(STOP_DEADLINE) => {
-                tracing::error!(
-                    "still not stopped {} s after the signal (is another program holding the database?): exiting now; SQLite rolls back whatever was not committed",
-                    STOP_DEADLINE.as_secs()
-                );
-                std::process::exit(0);
-            }
-        }
-        tracing::warn!("second signal: exiting now");
-        std::process::exit(130);
-    });
 }

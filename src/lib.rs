@@ -8,12 +8,15 @@
 //! is the built-in simulator of the WeChat API; `demo` ties it all together.
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod daemon;
-pub mod demo;
 pub mod endpoint;
+pub mod exit;
 pub mod ingest;
+pub mod json;
 pub mod lock;
+pub mod shutdown;
 pub mod sim;
 pub mod status;
 pub mod store;

@@ -75,7 +75,7 @@ pub async fn collect(
             settings.endpoints.clone()
         };
         for endpoint in endpoints {
-            let ledger = store.ledger(&appid, endpoint).await?;
+            let ledger = store.ledger(&appid, endpoint.name()).await?;
             let coverage = plan::coverage(endpoint, &ledger, tz);
             let stored: Vec<NaiveDate> = coverage
                 .iter()

@@ -1,7 +1,6 @@
 //! The main job: plan the chunks a sync or backfill needs, fetch them, and
 //! store each one in a single transaction.
 
-pub mod normalize;
 pub mod plan;
 pub mod run;
 

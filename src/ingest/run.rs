@@ -12,12 +12,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::normalize::normalize;
 use super::plan::{self, Chunk, SyncWindow};
 use crate::clock::Clock;
 use crate::config::{Account, Settings};
-use crate::endpoint::{Endpoint, Family};
-use crate::store::{ChunkWrite, Store, rfc3339};
+use crate::endpoint::{Endpoint, Family, normalize};
+use crate::store::{ChunkFailure, ChunkWrite, RunOutcome, Store, rfc3339};
 use crate::wechat::{DatacubeClient, FetchError, FetchErrorKind, RetryPolicy, TokenManager};
 
 /// Everything a run needs: settings, database, clock and one HTTP client.
@@ -71,7 +70,7 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// 0 when everything planned was stored, 1 otherwise (SPEC section 2).
+    /// 0 when everything planned was stored, 1 otherwise (`crate::exit`).
     pub fn exit_code(&self) -> i32 {
         if self.chunks_failed > 0 || self.chunks_not_sent > 0 {
             1
@@ -125,7 +124,7 @@ impl Engine {
         }
     }
 
-    /// One sync (SPEC section 4) for every account, or only `only`.
+    /// One sync (the refresh window, catch-up and retries) for every account, or only `only`.
     pub async fn sync(
         &self,
         only: Option<&str>,
@@ -145,7 +144,7 @@ impl Engine {
             };
             let mut chunks = Vec::new();
             for &endpoint in &self.settings.endpoints {
-                let ledger = self.store.ledger(&account.appid, endpoint).await?;
+                let ledger = self.store.ledger(&account.appid, endpoint.name()).await?;
                 if let Some(since) = plan::offline_since(&ledger, now) {
                     tracing::info!(account = %account.appid, %endpoint, since = %rfc3339(since),
                         "skipping: the endpoint answered 47009 (offline) in the last {} days", plan::OFFLINE_DAYS);
@@ -165,7 +164,7 @@ impl Engine {
         self.execute("sync", plans, false, cancel).await
     }
 
-    /// A backfill (SPEC section 2).
+    /// A backfill: every day of a range not yet final, per endpoint.
     pub async fn backfill(
         &self,
         request: &BackfillRequest,
@@ -232,7 +231,7 @@ impl Engine {
         for account in accounts {
             let mut chunks = Vec::new();
             for &(endpoint, from, to) in &ranges {
-                let ledger = self.store.ledger(&account.appid, endpoint).await?;
+                let ledger = self.store.ledger(&account.appid, endpoint.name()).await?;
                 if !named && let Some(since) = plan::offline_since(&ledger, now) {
                     tracing::warn!(account = %account.appid, %endpoint, since = %rfc3339(since),
                         "skipping: the endpoint answered 47009 (offline); name it with --endpoint to try anyway");
@@ -442,7 +441,7 @@ impl Engine {
         let data_rows = normalized.data_rows();
         let write = ChunkWrite {
             appid,
-            endpoint,
+            endpoint: endpoint.name(),
             begin,
             end,
             rows: &normalized.rows,
@@ -494,11 +493,17 @@ impl Engine {
             end,
         } = chunk;
         tracing::warn!(account = %appid, %endpoint, %begin, %end, errcode = error.errcode, attempts = error.attempts, "failed: {error}");
-        if let Err(e) = self
-            .store
-            .record_failure(appid, endpoint, begin, end, &error, at)
-            .await
-        {
+        let failure = ChunkFailure {
+            appid,
+            endpoint: endpoint.name(),
+            begin,
+            end,
+            errcode: error.errcode,
+            message: &error.message,
+            attempts: error.attempts,
+            fetched_at: at,
+        };
+        if let Err(e) = self.store.record_failure(&failure).await {
             tracing::error!(account = %appid, %endpoint, %begin, %end, "could not record the failure in the ledger: {e:#}");
         }
         ChunkOutcome::Failed {
@@ -508,36 +513,24 @@ impl Engine {
     }
 
     async fn start_run(&self, command: &str) -> anyhow::Result<i64> {
-        let id = sqlx::query("INSERT INTO runs (command, started_at) VALUES (?, ?) RETURNING id")
-            .bind(command)
-            .bind(rfc3339(self.clock.now()))
-            .fetch_one(self.store.pool())
-            .await
-            .context("cannot record the run")?;
-        Ok(sqlx::Row::get(&id, 0))
+        self.store.start_run(command, self.clock.now()).await
     }
 
     async fn finish_run(&self, id: i64, report: &RunReport) {
-        let outcome = if report.cancelled {
-            "cancelled"
-        } else if report.exit_code() == 0 {
-            "ok"
-        } else {
-            "failures"
+        let outcome = RunOutcome {
+            outcome: if report.cancelled {
+                "cancelled"
+            } else if report.exit_code() == 0 {
+                "ok"
+            } else {
+                "failures"
+            },
+            chunks_ok: report.chunks_ok,
+            chunks_failed: report.chunks_failed + report.chunks_not_sent,
+            requests: report.requests,
+            rows: report.rows,
         };
-        let result = sqlx::query(
-            "UPDATE runs SET finished_at = ?, chunks_ok = ?, chunks_failed = ?, requests = ?, rows = ?, outcome = ? WHERE id = ?",
-        )
-        .bind(rfc3339(self.clock.now()))
-        .bind(report.chunks_ok as i64)
-        .bind((report.chunks_failed + report.chunks_not_sent) as i64)
-        .bind(report.requests as i64)
-        .bind(report.rows as i64)
-        .bind(outcome)
-        .bind(id)
-        .execute(self.store.pool())
-        .await;
-        if let Err(e) = result {
+        if let Err(e) = self.store.finish_run(id, self.clock.now(), &outcome).await {
             tracing::warn!("could not record the end of the run: {e}");
         }
     }

@@ -16,7 +16,7 @@ use chrono::{Days, NaiveDate};
 use serde_json::{Map, Value, json};
 
 use crate::clock::{days, fmt_date};
-use crate::endpoint::{Endpoint, Family};
+use crate::endpoint::{DATACUBE_START, Endpoint};
 
 /// Counters present in one row, by their JSON field name. A counter the
 /// generator leaves out is simply not in the list (the API omits fields).
@@ -160,7 +160,7 @@ impl Profile {
     }
 
     fn followers(&self, date: NaiveDate) -> i64 {
-        let age = (date - Family::Legacy.first_date()).num_days().max(0) as f64;
+        let age = (date - DATACUBE_START).num_days().max(0) as f64;
         (self.followers0 + self.growth_per_day * age).round() as i64
     }
 }
@@ -262,7 +262,7 @@ pub fn broadcast(appid: &str, date: NaiveDate) -> Vec<Article> {
     };
     // Old broadcasts sometimes carry a bare id (SOURCES.md: "23423525").
     let plain = date < ymd(2016, 1, 1) && g.chance(0.4);
-    let day_index = (date - Family::Legacy.first_date()).num_days();
+    let day_index = (date - DATACUBE_START).num_days();
     let base: i64 = if date < ymd(2016, 1, 1) {
         200_000_000
     } else {
@@ -1390,8 +1390,9 @@ pub fn response(
     today: NaiveDate,
 ) -> Value {
     let list = to_json(&generate(appid, endpoint, begin, end, today));
-    match endpoint.family() {
-        Family::Legacy => json!({ "list": list }),
-        Family::Current => json!({ "list": list, "is_delay": false }),
+    if endpoint.reports_delay() {
+        json!({ "list": list, "is_delay": false })
+    } else {
+        json!({ "list": list })
     }
 }

@@ -572,9 +572,10 @@ fn decide(
     }
 
     // Faults, in a fixed order; the first that fires answers.
-    let current = endpoint.family() == Family::Current;
+    // Delays and "not ready" exist only where the endpoint reports `is_delay`.
+    let current = endpoint.reports_delay();
     let mut fault = |name: &str| rec.fault = Some(name.to_string());
-    if faults.offline_legacy && !current {
+    if faults.offline_legacy && endpoint.family() == Family::Legacy {
         fault("offline_legacy");
         return err(47009, "this api is offline, please use the new api");
     }

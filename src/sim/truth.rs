@@ -1,5 +1,5 @@
 //! The test oracle: the rows wxcube must store for one fault-free fetch,
-//! computed from the generator's typed rows and the column lists of SPEC
+//! computed from the generator's typed rows and the column lists of docs/schema.md
 //! sections 5 and 6 (written here again, independently of wxcube's store and
 //! normaliser, so that a mistake in either shows up as a difference).
 
@@ -19,7 +19,7 @@ pub type Row = Map<String, Value>;
 pub type Tables = BTreeMap<&'static str, Vec<Row>>;
 
 /// `article_total`'s columns after the keys: target_user, the 8 counters,
-/// the per-channel reads and the shares to Moments (SPEC section 5).
+/// the per-channel reads and the shares to Moments (docs/schema.md).
 pub const ARTICLE_TOTAL_COUNTERS: [&str; 29] = [
     "target_user",
     "int_page_read_user",
@@ -52,7 +52,7 @@ pub const ARTICLE_TOTAL_COUNTERS: [&str; 29] = [
     "feed_share_from_other_cnt",
 ];
 
-/// `biz_daily`'s counter columns (SPEC section 6).
+/// `biz_daily`'s counter columns (docs/schema.md).
 pub const BIZ_COUNTERS: [&str; 8] = [
     "read_user",
     "share_user",
@@ -64,7 +64,7 @@ pub const BIZ_COUNTERS: [&str; 8] = [
     "send_page_count",
 ];
 
-/// `article_detail`'s integer columns (SPEC section 6).
+/// `article_detail`'s integer columns (docs/schema.md).
 pub const DETAIL_COUNTERS: [&str; 8] = [
     "read_user",
     "share_user",
@@ -76,7 +76,7 @@ pub const DETAIL_COUNTERS: [&str; 8] = [
     "read_subscribe_user",
 ];
 
-/// `article_detail`'s REAL columns (SPEC section 6).
+/// `article_detail`'s REAL columns (docs/schema.md).
 pub const DETAIL_FLOATS: [&str; 3] = [
     "read_delivery_rate",
     "read_finish_rate",
@@ -106,7 +106,7 @@ pub fn tables_of(endpoint: Endpoint) -> &'static [&'static str] {
 
 /// Expected rows per table for one fault-free fetch of `endpoint` over
 /// begin..=end (values: JSON null/int/float/string, keyed by column name
-/// exactly as SPEC section 5/6 names the columns, including `appid`).
+/// exactly as docs/schema.md names the columns, including `appid`).
 ///
 /// Every table of [`tables_of`] is present, possibly empty. REAL columns
 /// (`read_*_rate`, `read_avg_activetime`, jump `rate`) are JSON floats even

@@ -1,11 +1,22 @@
-//! Reading the `fetches` ledger: what was fetched, when, and how it ended.
+//! The `fetches` ledger (what was fetched, when, and how it ended) and the
+//! `runs` table.
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
 use super::Store;
-use crate::endpoint::Endpoint;
+
+/// How a run ended, for the `runs` table.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// `ok`, `failures` or `cancelled`.
+    pub outcome: &'static str,
+    pub chunks_ok: usize,
+    pub chunks_failed: usize,
+    pub requests: u64,
+    pub rows: u64,
+}
 
 /// One row of `fetches`.
 #[derive(Debug, Clone)]
@@ -24,18 +35,52 @@ pub struct LedgerRow {
 }
 
 impl Store {
-    /// Every ledger row of one account and endpoint, oldest chunk first.
-    pub async fn ledger(&self, appid: &str, endpoint: Endpoint) -> anyhow::Result<Vec<LedgerRow>> {
+    /// Every ledger row of one account and endpoint (by name), oldest chunk first.
+    pub async fn ledger(&self, appid: &str, endpoint: &str) -> anyhow::Result<Vec<LedgerRow>> {
         let rows = sqlx::query(
             "SELECT appid, endpoint, begin_date, end_date, status, rows, attempts, errcode, error, fetched_at, is_delay
              FROM fetches WHERE appid = ? AND endpoint = ? ORDER BY begin_date, end_date",
         )
         .bind(appid)
-        .bind(endpoint.name())
+        .bind(endpoint)
         .fetch_all(self.pool())
         .await
         .context("cannot read the fetches ledger")?;
         rows.iter().map(parse_row).collect()
+    }
+
+    /// Records the start of a run in `runs`; returns its id.
+    pub async fn start_run(&self, command: &str, at: DateTime<Utc>) -> anyhow::Result<i64> {
+        let row = sqlx::query("INSERT INTO runs (command, started_at) VALUES (?, ?) RETURNING id")
+            .bind(command)
+            .bind(super::rfc3339(at))
+            .fetch_one(self.pool())
+            .await
+            .context("cannot record the run")?;
+        Ok(row.get(0))
+    }
+
+    /// Records how a run ended.
+    pub async fn finish_run(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        outcome: &RunOutcome,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE runs SET finished_at = ?, chunks_ok = ?, chunks_failed = ?, requests = ?, rows = ?, outcome = ? WHERE id = ?",
+        )
+        .bind(super::rfc3339(at))
+        .bind(outcome.chunks_ok as i64)
+        .bind(outcome.chunks_failed as i64)
+        .bind(outcome.requests as i64)
+        .bind(outcome.rows as i64)
+        .bind(outcome.outcome)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .context("cannot record the end of the run")?;
+        Ok(())
     }
 
     /// Every appid that appears in the ledger.

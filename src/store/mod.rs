@@ -2,7 +2,11 @@
 //! chunk per transaction, and the `fetches` ledger that planning reads.
 
 pub mod ledger;
+mod rows;
 pub mod tables;
+
+pub use ledger::{LedgerRow, RunOutcome};
+pub use rows::{Row, SqlValue};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,9 +21,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
-use crate::endpoint::Endpoint;
-use crate::ingest::normalize::{Row, SqlValue};
-use crate::wechat::FetchError;
 use tables::{ALL_TABLES, TableDef};
 
 /// The migrations in `migrations/`, embedded at build time.
@@ -35,7 +36,8 @@ pub struct Store {
 /// What a successful chunk writes.
 pub struct ChunkWrite<'a> {
     pub appid: &'a str,
-    pub endpoint: Endpoint,
+    /// The endpoint's name, as the ledger keeps it.
+    pub endpoint: &'a str,
     pub begin: NaiveDate,
     pub end: NaiveDate,
     pub rows: &'a [Row],
@@ -44,6 +46,20 @@ pub struct ChunkWrite<'a> {
     pub body: &'a str,
     pub attempts: u32,
     pub is_delay: Option<bool>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// What a failed chunk records in the ledger.
+pub struct ChunkFailure<'a> {
+    pub appid: &'a str,
+    /// The endpoint's name, as the ledger keeps it.
+    pub endpoint: &'a str,
+    pub begin: NaiveDate,
+    pub end: NaiveDate,
+    pub errcode: Option<i64>,
+    /// Already redacted.
+    pub message: &'a str,
+    pub attempts: u32,
     pub fetched_at: DateTime<Utc>,
 }
 
@@ -124,22 +140,13 @@ impl Store {
     }
 
     /// Records a failed chunk: only its ledger row, no data.
-    pub async fn record_failure(
-        &self,
-        appid: &str,
-        endpoint: Endpoint,
-        begin: NaiveDate,
-        end: NaiveDate,
-        error: &FetchError,
-        fetched_at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    pub async fn record_failure(&self, failure: &ChunkFailure<'_>) -> anyhow::Result<()> {
         let mut conn = self
             .pool
             .acquire()
             .await
             .context("cannot get a database connection")?;
-        let result =
-            record_failure_on(&mut conn, appid, endpoint, begin, end, error, fetched_at).await;
+        let result = record_failure_on(&mut conn, failure).await;
         discard_if_failed(&mut conn, &result);
         result
     }
@@ -197,7 +204,7 @@ async fn write_chunk_on(
              DO UPDATE SET fetched_at = excluded.fetched_at, body = excluded.body",
         )
         .bind(chunk.appid)
-        .bind(chunk.endpoint.name())
+        .bind(chunk.endpoint)
         .bind(chunk.begin.to_string())
         .bind(chunk.end.to_string())
         .bind(&fetched_at)
@@ -229,12 +236,7 @@ async fn write_chunk_on(
 
 async fn record_failure_on(
     conn: &mut sqlx::SqliteConnection,
-    appid: &str,
-    endpoint: Endpoint,
-    begin: NaiveDate,
-    end: NaiveDate,
-    error: &FetchError,
-    fetched_at: DateTime<Utc>,
+    failure: &ChunkFailure<'_>,
 ) -> anyhow::Result<()> {
     {
         let mut tx = sqlx::Connection::begin(&mut *conn)
@@ -243,16 +245,16 @@ async fn record_failure_on(
         upsert_ledger(
             &mut tx,
             LedgerWrite {
-                appid,
-                endpoint,
-                begin,
-                end,
+                appid: failure.appid,
+                endpoint: failure.endpoint,
+                begin: failure.begin,
+                end: failure.end,
                 ok: false,
                 rows: 0,
-                attempts: error.attempts,
-                errcode: error.errcode,
-                error: Some(&error.message),
-                fetched_at: &rfc3339(fetched_at),
+                attempts: failure.attempts,
+                errcode: failure.errcode,
+                error: Some(failure.message),
+                fetched_at: &rfc3339(failure.fetched_at),
                 is_delay: None,
             },
         )
@@ -282,8 +284,8 @@ fn connect_options(database: &str) -> anyhow::Result<SqliteConnectOptions> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
-        // Room for every batch shape of every table (15 x 7) and the rest.
-        .statement_cache_capacity(256))
+        // Room for every batch shape of every table (tables x 7) and the rest.
+        .statement_cache_capacity(ALL_TABLES.len() * 8 + 32))
 }
 
 /// Timestamps are UTC RFC 3339 with seconds, so they sort as text.
@@ -293,7 +295,7 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
 
 struct LedgerWrite<'a> {
     appid: &'a str,
-    endpoint: Endpoint,
+    endpoint: &'a str,
     begin: NaiveDate,
     end: NaiveDate,
     ok: bool,
@@ -318,7 +320,7 @@ async fn upsert_ledger(
            is_delay = excluded.is_delay",
     )
     .bind(row.appid)
-    .bind(row.endpoint.name())
+    .bind(row.endpoint)
     .bind(row.begin.to_string())
     .bind(row.end.to_string())
     .bind(if row.ok { "ok" } else { "error" })

@@ -16,7 +16,7 @@ use super::redact;
 use super::token::{AccessToken, TokenManager};
 use crate::clock::Clock;
 use crate::endpoint::Endpoint;
-use crate::ingest::normalize::as_int;
+use crate::json::as_int;
 
 /// How transient failures are retried.
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ impl DatacubeClient {
         }
     }
 
-    /// Fetches `endpoint` for `begin..=end`, retrying as SPEC section 1 says.
+    /// Fetches `endpoint` for `begin..=end`, retrying as the errcode table says (docs/wechat-api.md).
     /// Returns `Cancelled` as soon as `cancel` fires (nothing is half done).
     pub async fn fetch(
         &self,

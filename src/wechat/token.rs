@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::errors::{FetchError, FetchErrorKind, errcode_hint};
 use super::redact;
 use crate::config::TokenMode;
-use crate::ingest::normalize::as_int;
+use crate::json::as_int;
 
 /// Tokens are renewed this long before WeChat says they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);

@@ -4,7 +4,8 @@
 use serde_json::Value;
 use wxcube::clock::parse_date;
 use wxcube::endpoint::Endpoint;
-use wxcube::ingest::normalize::{Normalized, SqlValue, normalize, split_msgid};
+use wxcube::endpoint::{Normalized, normalize, split_msgid};
+use wxcube::store::SqlValue;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/peer/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -22,11 +23,11 @@ fn run(endpoint: Endpoint, name: &str, begin: &str, end: &str) -> Normalized {
     .unwrap()
 }
 
-fn rows_of<'a>(n: &'a Normalized, table: &str) -> Vec<&'a wxcube::ingest::normalize::Row> {
+fn rows_of<'a>(n: &'a Normalized, table: &str) -> Vec<&'a wxcube::store::Row> {
     n.rows.iter().filter(|r| r.table.name == table).collect()
 }
 
-fn int(row: &wxcube::ingest::normalize::Row, col: &str) -> Option<i64> {
+fn int(row: &wxcube::store::Row, col: &str) -> Option<i64> {
     match row.get(col).unwrap() {
         SqlValue::Int(v) => Some(*v),
         SqlValue::Null => None,
@@ -34,7 +35,7 @@ fn int(row: &wxcube::ingest::normalize::Row, col: &str) -> Option<i64> {
     }
 }
 
-fn text(row: &wxcube::ingest::normalize::Row, col: &str) -> Option<String> {
+fn text(row: &wxcube::store::Row, col: &str) -> Option<String> {
     match row.get(col).unwrap() {
         SqlValue::Text(v) => Some(v.clone()),
         SqlValue::Null => None,

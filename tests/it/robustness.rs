@@ -21,7 +21,8 @@ use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Number, Value, json};
 use wxcube::clock::fmt_date;
 use wxcube::endpoint::Endpoint;
-use wxcube::ingest::normalize::{ALL_SOURCES, SqlValue, normalize};
+use wxcube::endpoint::{ALL_SOURCES, normalize};
+use wxcube::store::SqlValue;
 use wxcube::store::tables;
 
 const APPID: &str = "wxprop0000000001";

@@ -10,10 +10,12 @@ use secrecy::SecretString;
 use sqlx::Row as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{EXIT_FAILURES, EXIT_USAGE, days_back, report_outcome};
+use super::report_outcome;
 use crate::clock::Clock;
+use crate::clock::days_back;
 use crate::config::{self, Account, CliOverrides, Need};
 use crate::endpoint::Endpoint;
+use crate::exit::{EXIT_FAILURES, EXIT_LOCKED, EXIT_USAGE};
 use crate::ingest::{BackfillRequest, Engine};
 use crate::lock::DbLock;
 use crate::sim::{SimOptions, Simulator};
@@ -70,7 +72,7 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
         Ok(l) => l,
         Err(e) => {
             eprintln!("wxcube: demo: {e}");
-            return Ok(crate::cli::EXIT_LOCKED);
+            return Ok(EXIT_LOCKED);
         }
     };
     let store = Store::open(database).await?;
@@ -86,7 +88,7 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
         progress: std::io::stderr().is_terminal(),
     };
     let cancel = CancellationToken::new();
-    crate::daemon::install_shutdown(cancel.clone());
+    crate::shutdown::install(cancel.clone());
     let report = engine
         .backfill(&request, &cancel)
         .await
