@@ -9,394 +9,45 @@
 //! Processes are synchronised on their stderr lines, their exit and the
 //! database, never on sleeps alone; every wait has a deadline, and a process
 //! still running when a test ends is killed.
+//!
+//! The suite opens with its scenarios; processes are run by [`crate::driver`],
+//! the database checks are [`crate::checks`], and the suite's own set-up is at
+//! the end of this file.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Days, Timelike, Utc};
 use serde_json::Value;
-use sqlx::Row as _;
-use wxcube::clock::{CHINA, Clock};
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
+use wxcube::clock::CHINA;
 use wxcube::endpoint::Endpoint;
 use wxcube::store::Store;
 
+use crate::checks::*;
+use crate::driver::{Proc, STOP_LIMIT, TestCommand, secs};
 use crate::helpers::*;
 
-/// A schedule that never fires during a test (midnight on 1 January).
-const NEVER: &str = "0 0 0 1 1 *";
-
-/// SIGTERM/SIGINT must end the process within this (SPEC section 2).
-const STOP_LIMIT: Duration = Duration::from_secs(10);
-
-/// A running wxcube process whose stderr is collected line by line.
-struct Proc {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Proc {
-    /// Starts the binary with `env` (plus the process environment `wxcube()`
-    /// keeps), in `dir`, with `args`; `tweak` can change the command further.
-    fn spawn(
-        env: &[(String, String)],
-        dir: &Path,
-        args: &[&str],
-        tweak: impl FnOnce(&mut std::process::Command),
-    ) -> Proc {
-        let mut cmd = wxcube();
-        cmd.current_dir(dir)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        tweak(&mut cmd);
-        let mut child = cmd.spawn().expect("cannot start wxcube");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let out = child.stdout.take().unwrap();
-        let readers = vec![
-            std::thread::spawn({
-                let lines = lines.clone();
-                move || {
-                    for line in BufReader::new(stderr).lines() {
-                        let Ok(line) = line else { break };
-                        lines.lock().unwrap().push(line);
-                    }
-                }
-            }),
-            std::thread::spawn({
-                let stdout = stdout.clone();
-                move || {
-                    let mut buf = Vec::new();
-                    let _ = BufReader::new(out).read_to_end(&mut buf);
-                    stdout.lock().unwrap().extend(buf);
-                }
-            }),
-        ];
-        Proc {
-            child,
-            lines,
-            stdout,
-            readers,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.lines().join("\n")
-    }
-
-    fn stdout(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on the pid of our own child, which has not been
-        // reaped yet (so the pid cannot have been reused).
-        let rc = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(rc, 0, "kill({}, {signal}) failed", self.pid());
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        let status = self.child.try_wait().unwrap();
-        if status.is_some() {
-            // The pipes are at EOF once the process is gone: take every line.
-            for reader in self.readers.drain(..) {
-                reader.join().unwrap();
-            }
-        }
-        status
-    }
-
-    /// Index of the first stderr line at or after `from` that satisfies
-    /// `pred`, waiting up to `timeout`. Panics (with the log) on timeout or if
-    /// the process exits without writing it.
-    async fn wait_line(
-        &mut self,
-        from: usize,
-        what: &str,
-        timeout: Duration,
-        pred: impl Fn(&str) -> bool,
-    ) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let exited = self.exited();
-            if let Some(i) = self.lines().iter().skip(from).position(|l| pred(l)) {
-                return from + i;
-            }
-            if let Some(status) = exited {
-                panic!(
-                    "wxcube exited ({status}) without logging {what}; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "no {what} within {timeout:?}; stderr so far:\n{}",
-                    self.stderr()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits for a line containing `needle` (see `wait_line`).
-    async fn wait_for(&mut self, from: usize, needle: &str, timeout: Duration) -> usize {
-        self.wait_line(from, &format!("{needle:?}"), timeout, |l| {
-            l.contains(needle)
-        })
-        .await
-    }
-
-    /// Waits for the process to exit; panics after `timeout`. Returns the
-    /// status and how long the wait took.
-    async fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.exited() {
-                return (status, start.elapsed());
-            }
-            if start.elapsed() > timeout {
-                panic!(
-                    "wxcube (pid {}) still running {timeout:?} later; stderr:\n{}",
-                    self.pid(),
-                    self.stderr()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Sends `signal` and asserts a clean exit (code 0) within 10 s.
-    async fn stop_with(&mut self, signal: i32) -> Duration {
-        self.signal(signal);
-        let (status, took) = self.wait_exit(STOP_LIMIT).await;
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "exit after signal {signal}: {status}; stderr:\n{}",
-            self.stderr()
-        );
-        took
-    }
-
-    fn count_lines(&self, needle: &str) -> usize {
-        self.lines().iter().filter(|l| l.contains(needle)).count()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `env.env()` plus small, fast sync settings, then `extra` (later wins).
-fn daemon_env(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut vars = env.env();
-    let defaults = [
-        ("WXCUBE_SCHEDULE", NEVER),
-        ("WXCUBE_CATCH_UP_DAYS", "3"),
-        ("WXCUBE_REFRESH_DAYS", "1"),
-        ("WXCUBE_ENDPOINTS", "getuserread"),
-    ];
-    for (k, v) in defaults.iter().chain(extra) {
-        vars.retain(|(key, _)| key != k);
-        vars.push((k.to_string(), v.to_string()));
-    }
-    vars
-}
-
-fn start_daemon(env: &TestEnv, extra: &[(&str, &str)], args: &[&str]) -> Proc {
-    let vars = daemon_env(env, extra);
-    let mut all = args.to_vec();
-    all.push("daemon");
-    Proc::spawn(&vars, env.dir.path(), &all, |_| {})
-}
-
-fn china_today() -> NaiveDate {
-    Clock::system().today(CHINA)
-}
-
-fn china_yesterday() -> NaiveDate {
-    Clock::system().yesterday(CHINA)
-}
-
-async fn open(env: &TestEnv) -> Store {
-    Store::open(&env.db_path().display().to_string())
-        .await
-        .unwrap()
-}
-
-/// The `runs` table: (id, command, started_at, finished_at, chunks_ok, outcome).
-async fn runs(store: &Store) -> Vec<(i64, String, String, Option<String>, i64, String)> {
-    sqlx::query(
-        "SELECT id, command, started_at, finished_at, COALESCE(chunks_ok, -1), COALESCE(outcome, '') FROM runs ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-    .collect()
-}
-
-/// Every day of a single-day endpoint's `ok` ledger rows.
-async fn ok_days(store: &Store, endpoint: Endpoint) -> BTreeSet<String> {
-    sqlx::query_scalar(
-        "SELECT begin_date FROM fetches WHERE endpoint = ? AND status = 'ok' AND begin_date = end_date",
-    )
-    .bind(endpoint.name())
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
-    .into_iter()
-    .collect()
-}
-
-/// Asserts that a run cut short stored whole chunks only (getuserreadhour,
-/// one day per chunk): every ok ledger day holds exactly the generator's rows,
-/// with its raw response and a matching `rows` count, and no stored row or
-/// raw response lacks an ok ledger row. Returns the ok days.
-async fn assert_no_partial_chunk(store: &Store) -> BTreeSet<String> {
-    let endpoint = Endpoint::UserReadHour;
-    let ok = ok_days(store, endpoint).await;
-    let ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM fetches WHERE endpoint = ?")
-        .bind(endpoint.name())
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(
-        ledger as usize,
-        ok.len(),
-        "a cancelled chunk left a ledger row that is not ok (or a multi-day chunk)"
-    );
-    let mut stored: BTreeMap<String, Vec<serde_json::Map<String, Value>>> = BTreeMap::new();
-    for row in table_rows(store, "user_read_hourly").await {
-        stored
-            .entry(row["ref_date"].as_str().unwrap().to_string())
-            .or_default()
-            .push(row);
-    }
-    let data_days: BTreeSet<String> = stored.keys().cloned().collect();
-    assert!(
-        data_days.is_subset(&ok),
-        "days with data but no ok ledger row: {:?}",
-        data_days.difference(&ok).collect::<Vec<_>>()
-    );
-    let raw: BTreeSet<String> = sqlx::query_scalar(
-        "SELECT begin_date FROM raw_responses WHERE endpoint = ? AND begin_date = end_date",
-    )
-    .bind(endpoint.name())
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
-    assert_eq!(raw, ok, "raw responses and ok ledger rows differ");
-    let today = china_today();
-    for day in &ok {
-        let date = d(day);
-        let want = truth(endpoint, date, date, today)
-            .remove("user_read_hourly")
-            .unwrap_or_default();
-        let got = stored.get(day).cloned().unwrap_or_default();
-        assert_eq!(
-            got.len(),
-            want.len(),
-            "{day}: {} rows stored, the generator has {}",
-            got.len(),
-            want.len()
-        );
-        let key =
-            |r: &serde_json::Map<String, Value>| format!("{}|{}", r["hour"], r["user_source"]);
-        let by_key: BTreeMap<String, &serde_json::Map<String, Value>> =
-            got.iter().map(|r| (key(r), r)).collect();
-        for row in &want {
-            let have = by_key
-                .get(&key(row))
-                .unwrap_or_else(|| panic!("{day}: row {} missing", key(row)));
-            for (column, value) in row {
-                assert!(
-                    same_value(&have[column], value),
-                    "{day} {}: {column} stored {} expected {value}",
-                    key(row),
-                    have[column]
-                );
-            }
-        }
-        let rows: i64 = sqlx::query_scalar(
-            "SELECT rows FROM fetches WHERE endpoint = ? AND begin_date = ? AND end_date = ?",
-        )
-        .bind(endpoint.name())
-        .bind(day)
-        .bind(day)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        assert_eq!(rows as usize, got.len(), "{day}: ledger rows count");
-    }
-    ok
-}
-
-fn timestamp(line: &str) -> DateTime<Utc> {
-    let v: Value = serde_json::from_str(line).unwrap();
-    v["timestamp"]
-        .as_str()
-        .unwrap()
-        .parse::<DateTime<Utc>>()
-        .unwrap()
-}
+/// The line that opens the daemon's first run.
+const CATCH_UP: &str = "catch-up at start sync starting";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_firing_after_start_runs_a_sync_that_stores_yesterday() {
     let env = TestEnv::live().await;
     let yesterday = china_yesterday();
     let mut daemon = start_daemon(&env, &[("WXCUBE_SCHEDULE", "*/3 * * * * *")], &[]);
-    let catch_up = daemon
-        .wait_for(
-            0,
-            "catch-up at start sync starting",
-            Duration::from_secs(10),
-        )
-        .await;
-    let catch_up_done = daemon
-        .wait_for(catch_up, "run finished", Duration::from_secs(10))
-        .await;
+    let catch_up = daemon.wait_for(0, CATCH_UP, secs(10)).await;
+    let catch_up_done = daemon.wait_for(catch_up, "run finished", secs(10)).await;
     let scheduled = daemon
-        .wait_for(
-            catch_up_done,
-            "scheduled sync starting",
-            Duration::from_secs(10),
-        )
+        .wait_for(catch_up_done, "scheduled sync starting", secs(10))
         .await;
     let stored = daemon
-        .wait_line(scheduled, "a stored chunk", Duration::from_secs(10), |l| {
+        .wait_line(scheduled, "a stored chunk", secs(10), |l| {
             l.contains(" stored ") && l.contains("endpoint=getuserread")
         })
         .await;
-    daemon
-        .wait_for(stored, "run finished", Duration::from_secs(10))
-        .await;
+    daemon.wait_for(stored, "run finished", secs(10)).await;
     daemon.stop_with(libc::SIGTERM).await;
     assert!(daemon.stdout().is_empty());
 
@@ -447,27 +98,11 @@ async fn a_daemon_started_after_downtime_fills_the_gap_at_start() {
     let y = china_yesterday();
     let day = |n: u64| (y - Days::new(n)).to_string();
     // Days y-9..y-5 were stored before the downtime; then y-7 was lost.
-    let vars = daemon_env(&env, &[]);
-    let dir = env.dir.path().to_path_buf();
-    let (from, to) = (day(9), day(5));
-    let out = tokio::task::spawn_blocking(move || {
-        run_wxcube(
-            &vars,
-            &dir,
-            &[
-                "backfill",
-                "--from",
-                &from,
-                "--to",
-                &to,
-                "--endpoint",
-                "getuserreadhour",
-            ],
-        )
-    })
-    .await
-    .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = wxcube_in(&env, &daemon_env(&env, &[]))
+        .args(hourly_backfill(&day(9), &day(5)))
+        .run()
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
     {
         let store = open(&env).await;
         for sql in [
@@ -494,16 +129,8 @@ async fn a_daemon_started_after_downtime_fills_the_gap_at_start() {
         ],
         &[],
     );
-    let start = daemon
-        .wait_for(
-            0,
-            "catch-up at start sync starting",
-            Duration::from_secs(10),
-        )
-        .await;
-    daemon
-        .wait_for(start, "run finished", Duration::from_secs(20))
-        .await;
+    let start = daemon.wait_for(0, CATCH_UP, secs(10)).await;
+    daemon.wait_for(start, "run finished", secs(20)).await;
     daemon.stop_with(libc::SIGTERM).await;
 
     // Exactly the missing days were asked for: the hole and the days since.
@@ -547,22 +174,13 @@ async fn sigterm_during_a_slow_backfill_exits_0_quickly_and_leaves_whole_chunks(
         (y - Days::new(11)).to_string(),
     );
     let vars = daemon_env(&env, &[("WXCUBE_CONCURRENCY", "2")]);
-    let args = [
-        "backfill",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--endpoint",
-        "getuserreadhour",
-    ];
-    let mut backfill = Proc::spawn(&vars, env.dir.path(), &args, |_| {});
+    let mut backfill = wxcube_in(&env, &vars)
+        .args(hourly_backfill(&from, &to))
+        .spawn();
     let mut at = 0;
     for _ in 0..3 {
         at = backfill
-            .wait_line(at, "a stored chunk", Duration::from_secs(15), |l| {
-                l.contains(" stored ")
-            })
+            .wait_line(at, "a stored chunk", secs(15), is_text_stored_line)
             .await
             + 1;
     }
@@ -589,15 +207,11 @@ async fn sigterm_during_a_slow_backfill_exits_0_quickly_and_leaves_whole_chunks(
     // Run again: it finishes the rest, and only the rest.
     env.set_faults("");
     env.sim.stats.reset();
-    let dir = env.dir.path().to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_wxcube(&vars, &dir, &args)
-    })
-    .await
-    .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = wxcube_in(&env, &vars)
+        .args(hourly_backfill(&from, &to))
+        .run()
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
     assert_eq!(env.sim.stats.datacube_requests(), 30 - ok.len());
     let store = open(&env).await;
     assert_matches_truth(&store, &[Endpoint::UserReadHour], &from, &to, china_today()).await;
@@ -616,23 +230,13 @@ async fn sigterm_during_the_catch_up_sync_stops_the_daemon_cleanly() {
         ],
         &[],
     );
-    let start = daemon
-        .wait_for(
-            0,
-            "catch-up at start sync starting",
-            Duration::from_secs(10),
-        )
-        .await;
+    let start = daemon.wait_for(0, CATCH_UP, secs(10)).await;
     daemon
-        .wait_line(start, "a stored chunk", Duration::from_secs(15), |l| {
-            l.contains(" stored ")
-        })
+        .wait_line(start, "a stored chunk", secs(15), is_text_stored_line)
         .await;
     let took = daemon.stop_with(libc::SIGTERM).await;
     assert!(took < STOP_LIMIT);
-    daemon
-        .wait_for(0, "daemon stopped", Duration::from_secs(1))
-        .await;
+    daemon.wait_for(0, "daemon stopped", secs(1)).await;
 
     let store = open(&env).await;
     let ok = assert_no_partial_chunk(&store).await;
@@ -650,32 +254,20 @@ async fn a_second_signal_exits_at_once_while_the_first_is_still_draining() {
     // (its `runs` row) waits on the busy timeout, so the first signal cannot
     // finish the stop quickly; the second must end the process at once.
     let store = open(&env).await;
-    let mut conn = store.pool().acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    let mut conn = hold_write_lock(&store).await;
     let mut daemon = start_daemon(&env, &[], &[]);
-    daemon
-        .wait_for(
-            0,
-            "catch-up at start sync starting",
-            Duration::from_secs(10),
-        )
-        .await;
+    daemon.wait_for(0, CATCH_UP, secs(10)).await;
     daemon.signal(libc::SIGINT);
-    daemon
-        .wait_for(0, "shutdown requested", Duration::from_secs(5))
-        .await;
+    daemon.wait_for(0, "shutdown requested", secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         daemon.exited().is_none(),
         "the daemon stopped although its write was blocked: the test proves nothing"
     );
     daemon.signal(libc::SIGTERM);
-    let (status, took) = daemon.wait_exit(Duration::from_secs(2)).await;
+    let (status, took) = daemon.wait_exit(secs(2)).await;
     assert_ne!(status.code(), Some(0), "{status}");
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(took < secs(2), "{took:?}");
     assert!(daemon.stderr().contains("second signal"));
     sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
 }
@@ -686,19 +278,9 @@ async fn sigterm_while_another_program_holds_the_database_still_exits_0_within_1
     // The daemon's first write waits on SQLite's 30 s busy timeout, which no
     // cancellation can interrupt: the stop deadline must end the process.
     let store = open(&env).await;
-    let mut conn = store.pool().acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    let mut conn = hold_write_lock(&store).await;
     let mut daemon = start_daemon(&env, &[], &[]);
-    daemon
-        .wait_for(
-            0,
-            "catch-up at start sync starting",
-            Duration::from_secs(10),
-        )
-        .await;
+    daemon.wait_for(0, CATCH_UP, secs(10)).await;
     let took = daemon.stop_with(libc::SIGTERM).await;
     assert!(took < STOP_LIMIT, "{took:?}");
     assert!(
@@ -717,20 +299,12 @@ async fn sigterm_while_another_program_holds_the_database_still_exits_0_within_1
 async fn a_second_daemon_exits_3_but_a_sync_runs_while_the_daemon_is_idle() {
     let env = TestEnv::live().await;
     let mut first = start_daemon(&env, &[], &[]);
-    let start = first
-        .wait_for(
-            0,
-            "catch-up at start sync starting",
-            Duration::from_secs(10),
-        )
-        .await;
-    first
-        .wait_for(start, "run finished", Duration::from_secs(10))
-        .await;
+    let start = first.wait_for(0, CATCH_UP, secs(10)).await;
+    first.wait_for(start, "run finished", secs(10)).await;
     let requests = env.sim.stats.datacube_requests();
 
     let mut second = start_daemon(&env, &[], &[]);
-    let (status, _) = second.wait_exit(Duration::from_secs(10)).await;
+    let (status, _) = second.wait_exit(secs(10)).await;
     assert_eq!(status.code(), Some(3), "{}", second.stderr());
     let message = second.stderr();
     assert!(
@@ -740,12 +314,11 @@ async fn a_second_daemon_exits_3_but_a_sync_runs_while_the_daemon_is_idle() {
     assert_eq!(env.sim.stats.datacube_requests(), requests);
 
     // The idle daemon does not hold the writer lock: a manual sync runs.
-    let vars = daemon_env(&env, &[]);
-    let dir = env.dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || run_wxcube(&vars, &dir, &["sync"]))
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = wxcube_in(&env, &daemon_env(&env, &[]))
+        .args(["sync"])
+        .run()
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.text());
     assert!(env.sim.stats.datacube_requests() > requests);
     first.stop_with(libc::SIGTERM).await;
 }
@@ -763,35 +336,22 @@ async fn sync_wait_queues_behind_a_running_backfill() {
         ],
     );
     let (from, to) = ((y - Days::new(5)).to_string(), y.to_string());
-    let mut backfill = Proc::spawn(
-        &vars,
-        env.dir.path(),
-        &[
-            "backfill",
-            "--from",
-            &from,
-            "--to",
-            &to,
-            "--endpoint",
-            "getuserreadhour",
-        ],
-        |_| {},
-    );
+    let mut backfill = wxcube_in(&env, &vars)
+        .args(hourly_backfill(&from, &to))
+        .spawn();
     backfill
-        .wait_line(0, "a stored chunk", Duration::from_secs(10), |l| {
-            l.contains(" stored ")
-        })
+        .wait_line(0, "a stored chunk", secs(10), is_text_stored_line)
         .await;
-    let mut sync = Proc::spawn(&vars, env.dir.path(), &["sync", "--wait"], |_| {});
+    let mut sync = wxcube_in(&env, &vars).args(["sync", "--wait"]).spawn();
     let holder = format!(
         "waiting for the database lock held by pid {}",
         backfill.pid()
     );
-    sync.wait_for(0, &holder, Duration::from_secs(10)).await;
+    sync.wait_for(0, &holder, secs(10)).await;
     assert!(sync.exited().is_none(), "sync --wait did not wait");
-    let (status, _) = backfill.wait_exit(Duration::from_secs(15)).await;
+    let (status, _) = backfill.wait_exit(secs(15)).await;
     assert_eq!(status.code(), Some(0), "{}", backfill.stderr());
-    let (status, _) = sync.wait_exit(Duration::from_secs(15)).await;
+    let (status, _) = sync.wait_exit(secs(15)).await;
     assert_eq!(status.code(), Some(0), "{}", sync.stderr());
 
     let store = open(&env).await;
@@ -824,24 +384,18 @@ async fn the_schedule_fires_in_china_time_whatever_tz_says() {
         china.hour()
     );
     let vars = daemon_env(&env, &[("WXCUBE_SCHEDULE", &cron)]);
-    let mut daemon = Proc::spawn(
-        &vars,
-        env.dir.path(),
-        &["--log-format", "json", "daemon"],
-        |cmd| {
-            cmd.env("TZ", "America/New_York");
-        },
-    );
-    let wait = (target - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(5);
+    let mut daemon = wxcube_in(&env, &vars)
+        .args(["--log-format", "json", "daemon"])
+        .env("TZ", "America/New_York")
+        .spawn();
+    let wait = (target - Utc::now()).to_std().unwrap_or_default() + secs(5);
     let at = daemon.wait_for(0, "scheduled sync starting", wait).await;
     let fired = timestamp(&daemon.lines()[at]);
     assert!(
         fired >= target && fired < target + chrono::Duration::seconds(3),
         "cron {cron:?} (China) for {target} fired at {fired}"
     );
-    daemon
-        .wait_for(at, "run finished", Duration::from_secs(10))
-        .await;
+    daemon.wait_for(at, "run finished", secs(10)).await;
     daemon.stop_with(libc::SIGTERM).await;
 }
 
@@ -849,9 +403,7 @@ async fn the_schedule_fires_in_china_time_whatever_tz_says() {
 async fn json_logs_are_one_object_per_line_and_stdout_stays_empty() {
     let env = TestEnv::live().await;
     let mut daemon = start_daemon(&env, &[], &["-v", "--log-format", "json"]);
-    daemon
-        .wait_for(0, "run finished", Duration::from_secs(10))
-        .await;
+    daemon.wait_for(0, "run finished", secs(10)).await;
     daemon.stop_with(libc::SIGTERM).await;
     let lines = daemon.lines();
     let mut messages = Vec::new();
@@ -876,14 +428,13 @@ async fn json_logs_are_one_object_per_line_and_stdout_stays_empty() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_on_a_pipe_have_no_colour_codes_and_stdout_stays_empty() {
     let env = TestEnv::live().await;
-    let vars = daemon_env(&env, &[]);
     // No NO_COLOR, a colour terminal type: only the pipe says "no colours".
-    let mut daemon = Proc::spawn(&vars, env.dir.path(), &["daemon"], |cmd| {
-        cmd.env_remove("NO_COLOR").env("TERM", "xterm-256color");
-    });
-    daemon
-        .wait_for(0, "run finished", Duration::from_secs(10))
-        .await;
+    let mut daemon = wxcube_in(&env, &daemon_env(&env, &[]))
+        .args(["daemon"])
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .spawn();
+    daemon.wait_for(0, "run finished", secs(10)).await;
     daemon.stop_with(libc::SIGTERM).await;
     let stderr = daemon.stderr();
     assert!(!stderr.contains('\u{1b}'), "ANSI escapes: {stderr:?}");
@@ -899,12 +450,13 @@ async fn sd_notify_says_ready_and_stopping() {
     let env = TestEnv::live().await;
     let socket_path = env.dir.path().join("notify.sock");
     let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
-    let mut daemon = Proc::spawn(&daemon_env(&env, &[]), env.dir.path(), &["daemon"], |cmd| {
-        cmd.env("NOTIFY_SOCKET", &socket_path);
-    });
+    let mut daemon = wxcube_in(&env, &daemon_env(&env, &[]))
+        .args(["daemon"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .spawn();
     let mut buf = vec![0u8; 4096];
     let mut recv = async || {
-        let n = tokio::time::timeout(Duration::from_secs(10), socket.recv(&mut buf))
+        let n = tokio::time::timeout(secs(10), socket.recv(&mut buf))
             .await
             .expect("no notification within 10 s")
             .unwrap();
@@ -912,9 +464,7 @@ async fn sd_notify_says_ready_and_stopping() {
     };
     let first = recv().await;
     assert_eq!(first.lines().collect::<Vec<_>>(), ["READY=1"], "{first:?}");
-    daemon
-        .wait_for(0, "run finished", Duration::from_secs(10))
-        .await;
+    daemon.wait_for(0, "run finished", secs(10)).await;
     daemon.signal(libc::SIGTERM);
     let second = recv().await;
     assert_eq!(
@@ -924,4 +474,83 @@ async fn sd_notify_says_ready_and_stopping() {
     );
     let (status, _) = daemon.wait_exit(STOP_LIMIT).await;
     assert_eq!(status.code(), Some(0), "{}", daemon.stderr());
+}
+
+// ---------------------------------------------------------------------------
+// Set-up
+
+/// A schedule that never fires during a test (midnight on 1 January).
+const NEVER: &str = "0 0 0 1 1 *";
+
+/// `env.env()` plus small, fast sync settings, then `extra` (later wins).
+fn daemon_env(env: &TestEnv, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars = env.env();
+    let defaults = [
+        ("WXCUBE_SCHEDULE", NEVER),
+        ("WXCUBE_CATCH_UP_DAYS", "3"),
+        ("WXCUBE_REFRESH_DAYS", "1"),
+        ("WXCUBE_ENDPOINTS", "getuserread"),
+    ];
+    for (k, v) in defaults.iter().chain(extra) {
+        vars.retain(|(key, _)| key != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    vars
+}
+
+/// The binary in `env`'s directory with `vars`.
+fn wxcube_in(env: &TestEnv, vars: &[(String, String)]) -> TestCommand {
+    TestCommand::new().dir(env.dir.path()).vars(vars)
+}
+
+/// `wxcube ARGS daemon` with `daemon_env(env, extra)`.
+fn start_daemon(env: &TestEnv, extra: &[(&str, &str)], args: &[&str]) -> Proc {
+    wxcube_in(env, &daemon_env(env, extra))
+        .args(args)
+        .args(["daemon"])
+        .spawn()
+}
+
+/// A backfill of getuserreadhour (one day per chunk) over `from..=to`.
+fn hourly_backfill(from: &str, to: &str) -> [String; 7] {
+    [
+        "backfill",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--endpoint",
+        "getuserreadhour",
+    ]
+    .map(String::from)
+}
+
+/// A "stored" line in the text log format.
+fn is_text_stored_line(line: &str) -> bool {
+    line.contains(" stored ")
+}
+
+async fn open(env: &TestEnv) -> Store {
+    Store::open(&env.db_path().display().to_string())
+        .await
+        .unwrap()
+}
+
+/// Plays another program holding SQLite's write lock (until ROLLBACK).
+async fn hold_write_lock(store: &Store) -> PoolConnection<Sqlite> {
+    let mut conn = store.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    conn
+}
+
+fn timestamp(line: &str) -> DateTime<Utc> {
+    let v: Value = serde_json::from_str(line).unwrap();
+    v["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse::<DateTime<Utc>>()
+        .unwrap()
 }

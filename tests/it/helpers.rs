@@ -1,5 +1,5 @@
 //! Shared test scaffolding: an in-process simulator on a loopback port, a
-//! temporary database file, settings that point at them, the real binary, and
+//! temporary database file, settings that point at them, and
 //! readers that turn tables into comparable JSON rows.
 
 #![allow(dead_code)]
@@ -190,22 +190,9 @@ pub async fn digest(store: &Store) -> String {
     format!("{:x}", hasher.finalize())
 }
 
-/// The real binary.
-pub fn wxcube() -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wxcube"));
-    // Keep the tests independent of the machine: no stray config or variables.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WXCUBE_") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
-
 /// Runs the binary with this environment and the given arguments.
 pub fn run_wxcube(env: &[(String, String)], dir: &std::path::Path, args: &[&str]) -> Output {
-    wxcube()
+    crate::driver::wxcube()
         .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(args)
@@ -254,6 +241,15 @@ pub async fn all_database_text(store: &Store) -> String {
 
 pub fn today() -> NaiveDate {
     fixed_now().with_timezone(&CHINA).date_naive()
+}
+
+/// Today in China on the real clock (for tests of the real binary).
+pub fn china_today() -> NaiveDate {
+    Clock::system().today(CHINA)
+}
+
+pub fn china_yesterday() -> NaiveDate {
+    Clock::system().yesterday(CHINA)
 }
 
 /// A clock tests can move: starts at `start`, `advance_days` moves it.

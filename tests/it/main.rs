@@ -1,4 +1,6 @@
 //! The one integration test binary (one link step on 2 cores).
+mod checks;
+mod driver;
 mod helpers;
 
 mod cli;

@@ -55,6 +55,7 @@ use wxcube::endpoint::{Endpoint, Family};
 use wxcube::sim::SimOptions;
 use wxcube::store::Store;
 
+use crate::driver::wxcube;
 use crate::helpers::*;
 
 /// Runs of the same command allowed before a scenario must have converged.
