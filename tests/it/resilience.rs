@@ -34,560 +34,32 @@
 //! (a re-run refetches only what failed) and the truth does not change if the
 //! China day turns during the test (the 45009 scenario, which must run
 //! `sync`, uses the 30 days up to yesterday). Every child process runs under
-//! a watchdog ([`RUN_LIMIT`]); mounts made by the tests are undone on drop.
+//! a watchdog ([`crate::driver::RUN_LIMIT`]); mounts made by the tests are
+//! undone on drop.
 //! Two tests pin bugs this suite found and that are now fixed: a backfill
 //! calling an endpoint whose daily quota is spent, and chunks lost after a
 //! disk-full error (a poisoned connection reused by the pool).
+//!
+//! The plumbing lives elsewhere: processes are run by [`crate::driver`], the
+//! database checks are [`crate::checks`], and a scenario (its simulator,
+//! database, runs and final checks) is [`scenario::Scenario`].
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{Days, NaiveDate};
+use chrono::Days;
 use serde_json::Value;
-use sqlx::Row as _;
-use wxcube::clock::{CHINA, Clock, days};
-use wxcube::endpoint::{Endpoint, Family};
+use wxcube::endpoint::Endpoint;
 use wxcube::sim::SimOptions;
-use wxcube::store::Store;
 
-use crate::driver::wxcube;
+use crate::checks::*;
+use crate::driver::{Run, TestCommand, is_stored_line};
 use crate::helpers::*;
 
-/// Runs of the same command allowed before a scenario must have converged.
-const MAX_RUNS: usize = 8;
-/// No single run of the binary may take longer (the watchdog kills it).
-const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-// ---------------------------------------------------------------------------
-// Dates
-
-fn china_today() -> NaiveDate {
-    Clock::system().today(CHINA)
-}
-
-/// The 60-day range of the backfill scenarios: ends 32 days before today in
-/// China (every chunk final, even getarticletotaldetail's), all after
-/// 2025-11-01 so that both families run.
-fn range() -> (String, String) {
-    let to = china_today() - Days::new(32);
-    let from = to - Days::new(59);
-    assert!(from >= Family::Current.first_date());
-    (from.to_string(), to.to_string())
-}
-
-// ---------------------------------------------------------------------------
-// Running the binary under a watchdog
-
-/// One finished run of the binary.
-struct Run {
-    code: Option<i32>,
-    signal: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-enum Watch {
-    /// Kill the child at this instant (a planned kill -9).
-    KillAt(Instant),
-    /// The child's stderr is closed: stand down.
-    Stop,
-}
-
-/// Lets a line callback kill the child, now or a little later. The kill is
-/// carried out by the watchdog thread, which is joined before the child is
-/// reaped, so a kill can never hit a recycled pid.
-struct Killer {
-    tx: mpsc::Sender<Watch>,
-    requested: bool,
-}
-
-impl Killer {
-    fn kill_in(&mut self, delay: Duration) {
-        if !self.requested {
-            self.requested = true;
-            let _ = self.tx.send(Watch::KillAt(Instant::now() + delay));
-        }
-    }
-
-    fn kill_now(&mut self) {
-        self.kill_in(Duration::ZERO);
-    }
-}
-
-/// Runs `cmd` to its end, feeding every stderr line to `on_line` as it
-/// arrives. The watchdog SIGKILLs it at `RUN_LIMIT` (and the run then fails
-/// the test) or when `on_line` (or `kill_after`) asks for it.
-fn drive(
-    mut cmd: Command,
-    kill_after: Option<Duration>,
-    mut on_line: impl FnMut(&str, &mut Killer),
-) -> Run {
-    let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start wxcube");
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    });
-    let (tx, rx) = mpsc::channel::<Watch>();
-    if let Some(delay) = kill_after {
-        let _ = tx.send(Watch::KillAt(started + delay));
-    }
-    let watchdog = std::thread::spawn(move || {
-        let limit = started + RUN_LIMIT;
-        let mut kill_at: Option<Instant> = None;
-        loop {
-            let due = kill_at.map_or(limit, |k| k.min(limit));
-            match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
-                Ok(Watch::KillAt(at)) => kill_at = Some(kill_at.map_or(at, |k| k.min(at))),
-                Ok(Watch::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // SAFETY: kill(2) on our own child, not yet reaped.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    if kill_at.is_some_and(|k| k <= Instant::now() && k < limit) {
-                        // A planned kill: keep waiting for Stop.
-                        kill_at = None;
-                        continue;
-                    }
-                    return true;
-                }
-            }
-        }
-    });
-    let mut killer = Killer {
-        tx: tx.clone(),
-        requested: false,
-    };
-    let mut stderr = String::new();
-    let mut err = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match err.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                on_line(text.trim_end(), &mut killer);
-                stderr.push_str(&text);
-            }
-        }
-    }
-    let _ = tx.send(Watch::Stop);
-    let timed_out = watchdog.join().expect("watchdog");
-    let status = child.wait().expect("wait for wxcube");
-    let stdout = reader.join().expect("stdout reader");
-    assert!(
-        !timed_out,
-        "wxcube ran longer than {RUN_LIMIT:?} and was killed:\n{stderr}"
-    );
-    Run {
-        code: status.code(),
-        signal: status.signal(),
-        stdout,
-        stderr,
-        elapsed: started.elapsed(),
-    }
-}
-
-/// A "stored" log line, in text or JSON format.
-fn is_stored_line(line: &str) -> bool {
-    line.contains(" stored ") || line.contains("\"message\":\"stored\"")
-}
-
-// ---------------------------------------------------------------------------
-// A scenario: one simulator, one database, every run's output kept
-
-struct Scenario {
-    name: &'static str,
-    env: TestEnv,
-    db: PathBuf,
-    vars: Vec<(String, String)>,
-    log_args: Vec<&'static str>,
-    /// stdout and stderr of every run, for the secret scan.
-    transcript: Mutex<String>,
-    started: Instant,
-}
-
-impl Scenario {
-    /// A fresh simulator with `options`, configured for `endpoints`, with
-    /// `extra` environment variables (later wins).
-    async fn new(
-        name: &'static str,
-        options: SimOptions,
-        endpoints: &[Endpoint],
-        extra: &[(&str, &str)],
-    ) -> Scenario {
-        let env = TestEnv::with(options).await;
-        let names: Vec<&str> = endpoints.iter().map(|e| e.name()).collect();
-        let mut vars = env.env();
-        vars.push(("WXCUBE_ENDPOINTS".into(), names.join(",")));
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Scenario {
-            name,
-            db: env.db_path(),
-            env,
-            vars,
-            log_args: Vec::new(),
-            transcript: Mutex::new(String::new()),
-            started: Instant::now(),
-        }
-    }
-
-    /// Log options put before every command (`-v`, `--log-format json`).
-    fn logs(mut self, args: &[&'static str]) -> Scenario {
-        self.log_args = args.to_vec();
-        self
-    }
-
-    /// Puts the database somewhere else (a mount, an impossible path).
-    fn set_database(&mut self, path: &Path) {
-        self.db = path.to_path_buf();
-        self.vars
-            .push(("WXCUBE_DATABASE".into(), path.display().to_string()));
-    }
-
-    fn database(&self) -> String {
-        self.db.display().to_string()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = wxcube();
-        cmd.current_dir(self.env.dir.path())
-            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(&self.log_args)
-            .args(args);
-        cmd
-    }
-
-    fn record(&self, args: &[&str], run: &Run) {
-        let mut t = self.transcript.lock().unwrap();
-        t.push_str(&format!("$ wxcube {}\n", args.join(" ")));
-        t.push_str(&run.text());
-    }
-
-    /// Runs the binary; exit codes other than 0..=3 (a panic, a signal) fail.
-    fn run_cmd(
-        &self,
-        cmd: Command,
-        args: &[&str],
-        kill_after: Option<Duration>,
-        on_line: impl FnMut(&str, &mut Killer),
-    ) -> Run {
-        // The simulator is served by the other runtime worker meanwhile.
-        let run = tokio::task::block_in_place(|| drive(cmd, kill_after, on_line));
-        self.record(args, &run);
-        assert!(
-            matches!(run.code, Some(0..=3)) || run.signal == Some(libc::SIGKILL),
-            "{}: wxcube {args:?} ended with {:?}/{:?}:\n{}",
-            self.name,
-            run.code,
-            run.signal,
-            run.text()
-        );
-        run
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_cmd(self.command(args), args, None, |_, _| {})
-    }
-
-    fn run_watching(&self, args: &[&str], on_line: impl FnMut(&str, &mut Killer)) -> Run {
-        self.run_cmd(self.command(args), args, None, on_line)
-    }
-
-    /// Runs `args` until it exits 0 with no delayed chunk left, at most
-    /// `MAX_RUNS` times; returns the number of runs.
-    async fn converge(&self, args: &[&str]) -> usize {
-        for n in 1..=MAX_RUNS {
-            let run = self.run(args);
-            assert!(
-                matches!(run.code, Some(0 | 1)),
-                "{}: run {n} exited {:?}:\n{}",
-                self.name,
-                run.code,
-                run.text()
-            );
-            if run.code == Some(0) && self.delayed_chunks().await == 0 {
-                return n;
-            }
-        }
-        panic!(
-            "{}: not converged after {MAX_RUNS} runs of {args:?}",
-            self.name
-        );
-    }
-
-    async fn store(&self) -> Store {
-        Store::open(&self.database()).await.unwrap()
-    }
-
-    async fn delayed_chunks(&self) -> i64 {
-        let store = self.store().await;
-        let n = scalar(&store, "SELECT COUNT(*) FROM fetches WHERE is_delay = 1").await;
-        store.close().await;
-        n
-    }
-
-    /// The checks every scenario ends with (see the module's doc).
-    async fn finish(&self, endpoints: &[Endpoint], from: &str, to: &str) {
-        let table = self.run(&["status"]);
-        assert_eq!(table.code, Some(0), "{}", table.text());
-        let json = self.run(&["status", "--json"]);
-        assert_eq!(json.code, Some(0), "{}", json.text());
-        let statuses: Value = serde_json::from_str(&json.stdout)
-            .unwrap_or_else(|e| panic!("status --json: {e}:\n{}", json.stdout));
-        let today = china_today();
-        let latest = today.pred_opt().unwrap();
-        for &endpoint in endpoints {
-            let (first, last) =
-                wxcube::ingest::plan::clamp(endpoint, d(from), d(to), latest).unwrap();
-            let s = statuses
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["endpoint"] == endpoint.name())
-                .unwrap_or_else(|| panic!("status lacks {endpoint}"));
-            let day = |k: &str| s[k].as_str().map(d);
-            assert!(
-                day("first_day").is_some_and(|f| f <= first)
-                    && day("last_day").is_some_and(|l| l >= last),
-                "{}: status of {endpoint}: {s}",
-                self.name
-            );
-        }
-        let store = self.store().await;
-        assert_integrity(&store).await;
-        assert_matches_truth(&store, endpoints, from, to, today).await;
-        assert_no_duplicate_keys(&store).await;
-        assert_ledger_consistent(&store, endpoints, today).await;
-        assert_ledger_complete(&store, endpoints, from, to).await;
-        self.assert_nothing_leaked(&store).await;
-        store.close().await;
-        eprintln!(
-            "resilience: {}: ok in {:.1}s",
-            self.name,
-            self.started.elapsed().as_secs_f64()
-        );
-    }
-
-    /// The secret scan: the appsecret and every token the simulator issued,
-    /// in every output of every run and every text column of the database.
-    async fn assert_nothing_leaked(&self, store: &Store) {
-        let mut secrets = self.env.sim.stats.issued_tokens();
-        assert!(!secrets.is_empty(), "{}: no token was issued", self.name);
-        secrets.push(SECRET.to_string());
-        let transcript = self.transcript.lock().unwrap().clone();
-        assert!(!transcript.is_empty());
-        assert_no_secrets(
-            &transcript,
-            &secrets,
-            &format!("{}: stdout, stderr or logs", self.name),
-        );
-        assert_database_free_of(store, &secrets, self.name).await;
-    }
-
-    /// How often the simulator injected `fault`.
-    fn injected(&self, fault: &str) -> usize {
-        self.env
-            .sim
-            .stats
-            .log()
-            .iter()
-            .filter(|r| r.fault.as_deref() == Some(fault))
-            .count()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Database checks
-
-async fn scalar(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-}
-
-async fn assert_integrity(store: &Store) {
-    let result: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(result, "ok", "PRAGMA integrity_check");
-}
-
-/// Searches every column (as text) of every table for each secret, inside
-/// SQLite: the same scan as `all_database_text`, without turning some
-/// hundred thousand rows into JSON first.
-async fn assert_database_free_of(store: &Store, secrets: &[String], what: &str) {
-    let columns: Vec<(String, String)> = sqlx::query_as(
-        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
-         WHERE m.type = 'table'",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
-    assert!(columns.len() > 100, "only {} columns found", columns.len());
-    for (table, column) in &columns {
-        let sql = format!(
-            "SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS TEXT), ?) > 0"
-        );
-        for secret in secrets {
-            assert!(!secret.is_empty());
-            let hits: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(secret)
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
-            assert_eq!(
-                hits,
-                0,
-                "{what}: {table}.{column} contains a secret ({}...)",
-                &secret[..4.min(secret.len())]
-            );
-        }
-    }
-}
-
-/// COUNT(*) against COUNT(DISTINCT key) on every keyed table.
-async fn assert_no_duplicate_keys(store: &Store) {
-    let mut keyed: Vec<(&str, Vec<&str>)> = wxcube::store::tables::ALL_TABLES
-        .iter()
-        .map(|t| (t.name, t.keys.to_vec()))
-        .collect();
-    for ledger in ["fetches", "raw_responses"] {
-        keyed.push((ledger, vec!["appid", "endpoint", "begin_date", "end_date"]));
-    }
-    for (table, keys) in keyed {
-        let all = scalar(store, &format!("SELECT COUNT(*) FROM {table}")).await;
-        let distinct = scalar(
-            store,
-            &format!(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT {} FROM {table})",
-                keys.join(", ")
-            ),
-        )
-        .await;
-        assert_eq!(all, distinct, "{table} holds duplicate keys");
-    }
-}
-
-/// The ledger agrees with the data, also in the middle of a story (after a
-/// kill): every ok, non-delayed row of `fetches` holds exactly the rows the
-/// truth gives for its chunk, and every stored row of an endpoint's tables
-/// lies in an ok chunk of that endpoint.
-async fn assert_ledger_consistent(store: &Store, endpoints: &[Endpoint], today: NaiveDate) {
-    for &endpoint in endpoints {
-        let ok = sqlx::query(
-            "SELECT begin_date, end_date, rows, is_delay FROM fetches
-             WHERE appid = ? AND endpoint = ? AND status = 'ok'",
-        )
-        .bind(APPID)
-        .bind(endpoint.name())
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        for row in &ok {
-            let (begin, end): (String, String) = (row.get(0), row.get(1));
-            let rows: i64 = row.get(2);
-            let delayed = row.get::<Option<i64>, _>(3) == Some(1);
-            let truth: usize =
-                wxcube::sim::truth::expected_rows(APPID, endpoint, d(&begin), d(&end), today)
-                    .iter()
-                    .filter(|(table, _)| **table != "articles")
-                    .map(|(_, rows)| rows.len())
-                    .sum();
-            if delayed {
-                assert!(
-                    rows as usize <= truth,
-                    "{endpoint} {begin}..{end}: delayed chunk with {rows} rows, truth {truth}"
-                );
-            } else {
-                assert_eq!(
-                    rows as usize, truth,
-                    "fetches says {endpoint} {begin}..{end} stored {rows} rows, the truth has {truth}"
-                );
-            }
-        }
-        for table in wxcube::sim::truth::tables_of(endpoint) {
-            if *table == "articles" {
-                continue;
-            }
-            let has_ref_date = scalar(
-                store,
-                &format!(
-                    "SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = 'ref_date'"
-                ),
-            )
-            .await
-                == 1;
-            // The per-scene and per-position tables of getarticletotaldetail
-            // take their ref_date from article_detail.
-            let day = if has_ref_date {
-                "x.ref_date".to_string()
-            } else {
-                "(SELECT a.ref_date FROM article_detail a WHERE a.appid = x.appid
-                  AND a.msgid = x.msgid AND a.stat_date = x.stat_date)"
-                    .to_string()
-            };
-            let orphans: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM {table} x WHERE NOT EXISTS (
-                   SELECT 1 FROM fetches f WHERE f.appid = x.appid AND f.endpoint = ?
-                   AND f.status = 'ok' AND {day} BETWEEN f.begin_date AND f.end_date)"
-            )))
-            .bind(endpoint.name())
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-            assert_eq!(
-                orphans, 0,
-                "{table}: {orphans} rows lie outside every ok chunk of {endpoint}"
-            );
-        }
-    }
-}
-
-/// Every day of `from..=to` (clamped per family) is covered by an ok,
-/// non-delayed ledger row of each endpoint.
-async fn assert_ledger_complete(store: &Store, endpoints: &[Endpoint], from: &str, to: &str) {
-    for &endpoint in endpoints {
-        let chunks: Vec<(String, String)> = sqlx::query_as(
-            "SELECT begin_date, end_date FROM fetches WHERE appid = ? AND endpoint = ?
-             AND status = 'ok' AND COALESCE(is_delay, 0) = 0",
-        )
-        .bind(APPID)
-        .bind(endpoint.name())
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        for day in days(d(from).max(endpoint.first_date()), d(to)) {
-            let day = day.to_string();
-            assert!(
-                chunks.iter().any(|(b, e)| *b <= day && day <= *e),
-                "{endpoint} {day}: no ok, final ledger row covers it"
-            );
-        }
-    }
-}
+mod scenario;
+use scenario::{Scenario, range};
 
 // ---------------------------------------------------------------------------
 // Each fault alone, and all together
@@ -761,13 +233,12 @@ async fn fault_not_ready_alone() {
 async fn fault_offline_legacy_alone() {
     let (from, to) = range();
     let endpoints = [Endpoint::UserShareHour, Endpoint::ArticleShare];
-    let s = Scenario::new("offline_legacy", SimOptions::default(), &endpoints, &[])
+    let s = Scenario::plain("offline_legacy", &endpoints)
         .await
         .logs(&["-v"]);
     s.env.set_faults("offline_legacy=1");
     let args = ["backfill", "--from", &from, "--to", &to];
-    let first = s.run(&args);
-    assert_eq!(first.code, Some(1), "{}", first.text());
+    let first = s.run_exits(1, &args);
     assert!(first.stderr.contains("47009"), "{}", first.stderr);
     let store = s.store().await;
     let offline = scalar(
@@ -780,20 +251,21 @@ async fn fault_offline_legacy_alone() {
     store.close().await;
     assert!(s.injected("offline_legacy") > 0);
     s.env.sim.stats.reset();
-    let second = s.run(&args);
-    assert_eq!(second.code, Some(0), "{}", second.text());
+    s.run_exits(0, &args);
     assert_eq!(s.env.sim.stats.requests_for(Endpoint::UserShareHour), 0);
     s.env.set_faults("");
-    let third = s.run(&[
-        "backfill",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--endpoint",
-        "getusersharehour",
-    ]);
-    assert_eq!(third.code, Some(0), "{}", third.text());
+    s.run_exits(
+        0,
+        &[
+            "backfill",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--endpoint",
+            "getusersharehour",
+        ],
+    );
     s.finish(&endpoints, &from, &to).await;
 }
 
@@ -867,7 +339,7 @@ async fn kill_scenario(
     moments: &[Moment],
 ) {
     let (from, to) = range();
-    let s = Scenario::new(name, SimOptions::default(), endpoints, &[]).await;
+    let s = Scenario::plain(name, endpoints).await;
     s.env.set_faults(faults);
     let args = ["backfill", "--from", &from, "--to", &to];
     for &moment in moments {
@@ -909,8 +381,7 @@ async fn kill_scenario(
         }
     }
     s.env.set_faults("");
-    let last = s.run(&args);
-    assert_eq!(last.code, Some(0), "{name}: {}", last.text());
+    s.run_exits(0, &args);
     s.finish(endpoints, &from, &to).await;
 }
 
@@ -1005,36 +476,32 @@ const TOKEN_ENDPOINTS: [Endpoint; 3] = [
 /// At these "stored" lines the test pulls the token away.
 const TOKEN_EVENTS: [usize; 3] = [5, 30, 60];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_expired_in_the_middle_of_a_run() {
+/// Backfills the 60-day range under `faults`, calling `pull` (which takes
+/// the token away) at each of `TOKEN_EVENTS`; the run must exit 0. Returns
+/// the range.
+fn backfill_pulling_tokens(s: &Scenario, faults: &str, mut pull: impl FnMut()) -> (String, String) {
     let (from, to) = range();
-    let s = Scenario::new(
-        "token_expiry_mid_run",
-        SimOptions::default(),
-        &TOKEN_ENDPOINTS,
-        &[],
-    )
-    .await
-    .logs(&["-v"]);
-    s.env.set_faults("latency_ms=15");
+    s.env.set_faults(faults);
     let mut stored = 0;
     let run = s.run_watching(&["backfill", "--from", &from, "--to", &to], |line, _| {
         if is_stored_line(line) {
             stored += 1;
             if TOKEN_EVENTS.contains(&stored) {
-                s.env.sim.expire_all_tokens();
+                pull();
             }
         }
     });
-    assert_eq!(run.code, Some(0), "{}", run.text());
-    let expired = s
-        .env
-        .sim
-        .stats
-        .log()
-        .iter()
-        .filter(|r| r.errcode == 42001)
-        .count();
+    assert_eq!(run.code, Some(0), "{}: {}", s.name, run.text());
+    (from, to)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expired_in_the_middle_of_a_run() {
+    let s = Scenario::plain("token_expiry_mid_run", &TOKEN_ENDPOINTS)
+        .await
+        .logs(&["-v"]);
+    let (from, to) = backfill_pulling_tokens(&s, "latency_ms=15", || s.env.sim.expire_all_tokens());
+    let expired = s.answers_with(42001);
     assert!(
         expired >= TOKEN_EVENTS.len(),
         "only {expired} answers 42001"
@@ -1053,26 +520,12 @@ async fn tokens_expired_in_the_middle_of_a_run() {
 /// once per expiry, never more (force_refresh is limited to 20 a day).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_expired_mid_run_while_stable_token_returns_the_stale_one() {
-    let (from, to) = range();
-    let s = Scenario::new(
-        "token_stale_stable_mid_run",
-        SimOptions::default(),
-        &TOKEN_ENDPOINTS,
-        &[],
-    )
-    .await
-    .logs(&["--log-format", "json"]);
-    s.env.set_faults("stale_stable=1,latency_ms=15");
-    let mut stored = 0;
-    let run = s.run_watching(&["backfill", "--from", &from, "--to", &to], |line, _| {
-        if is_stored_line(line) {
-            stored += 1;
-            if TOKEN_EVENTS.contains(&stored) {
-                s.env.sim.expire_all_tokens();
-            }
-        }
+    let s = Scenario::plain("token_stale_stable_mid_run", &TOKEN_ENDPOINTS)
+        .await
+        .logs(&["--log-format", "json"]);
+    let (from, to) = backfill_pulling_tokens(&s, "stale_stable=1,latency_ms=15", || {
+        s.env.sim.expire_all_tokens()
     });
-    assert_eq!(run.code, Some(0), "{}", run.text());
     let forced = s.env.sim.stats.force_refreshes();
     assert!(
         (1..=TOKEN_EVENTS.len() + 1).contains(&forced),
@@ -1086,7 +539,6 @@ async fn tokens_expired_mid_run_while_stable_token_returns_the_stale_one() {
 /// invalidates wxcube's token at once (40001).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classic_token_rotated_by_another_client_in_the_middle_of_a_run() {
-    let (from, to) = range();
     let s = Scenario::new(
         "classic_rotation_mid_run",
         SimOptions {
@@ -1098,35 +550,18 @@ async fn classic_token_rotated_by_another_client_in_the_middle_of_a_run() {
     )
     .await
     .logs(&["-v"]);
-    s.env.set_faults("latency_ms=15");
     let addr = s.env.sim.addr;
-    let mut stored = 0;
     let mut rotations = 0;
-    let run = s.run_watching(&["backfill", "--from", &from, "--to", &to], |line, _| {
-        if is_stored_line(line) {
-            stored += 1;
-            if TOKEN_EVENTS.contains(&stored) {
-                let answer = http_get(
-                    addr,
-                    &format!(
-                        "/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
-                    ),
-                );
-                assert!(answer.contains("access_token"), "{answer}");
-                rotations += 1;
-            }
-        }
+    let (from, to) = backfill_pulling_tokens(&s, "latency_ms=15", || {
+        let answer = http_get(
+            addr,
+            &format!("/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"),
+        );
+        assert!(answer.contains("access_token"), "{answer}");
+        rotations += 1;
     });
-    assert_eq!(run.code, Some(0), "{}", run.text());
     assert_eq!(rotations, TOKEN_EVENTS.len());
-    let rejected = s
-        .env
-        .sim
-        .stats
-        .log()
-        .iter()
-        .filter(|r| r.errcode == 40001)
-        .count();
+    let rejected = s.answers_with(40001);
     assert!(rejected >= 1, "no request met the rotated token");
     // wxcube's own token requests: one at the start, about one per rotation.
     let wxcube_tokens = s.env.sim.stats.token_requests() - rotations;
@@ -1166,10 +601,9 @@ async fn an_analyst_holding_a_read_transaction_does_not_stop_a_backfill() {
         Endpoint::BizSummary,
         Endpoint::UserRead,
     ];
-    let s = Scenario::new("long_reader", SimOptions::default(), &endpoints, &[]).await;
+    let s = Scenario::plain("long_reader", &endpoints).await;
     // A first day, so that the analyst has something to read.
-    let first = s.run(&["backfill", "--from", &from, "--to", &from]);
-    assert_eq!(first.code, Some(0), "{}", first.text());
+    s.run_exits(0, &["backfill", "--from", &from, "--to", &from]);
     let mut reader = sqlx::SqliteConnection::connect(&format!("sqlite://{}", s.database()))
         .await
         .unwrap();
@@ -1178,8 +612,7 @@ async fn an_analyst_holding_a_read_transaction_does_not_stop_a_backfill() {
     let before: (i64, i64) = sqlx::query_as(query).fetch_one(&mut reader).await.unwrap();
     assert!(before.0 > 0);
     s.env.set_faults("latency_ms=10");
-    let run = s.run(&["backfill", "--from", &from, "--to", &to]);
-    assert_eq!(run.code, Some(0), "{}", run.text());
+    let run = s.run_exits(0, &["backfill", "--from", &from, "--to", &to]);
     assert!(
         run.elapsed < Duration::from_secs(60),
         "the backfill waited on the reader: {:?}",
@@ -1249,7 +682,7 @@ async fn an_unwritable_database_location_is_exit_1_and_corrupts_nothing() {
     let endpoints = [Endpoint::UserShare, Endpoint::ArticleShare];
 
     // 1. The parent "directory" is a regular file.
-    let mut s = Scenario::new("unwritable_notdir", SimOptions::default(), &endpoints, &[]).await;
+    let mut s = Scenario::plain("unwritable_notdir", &endpoints).await;
     let file = s.env.dir.path().join("not-a-directory");
     std::fs::write(&file, b"an ordinary file\n").unwrap();
     let db = file.join("wxcube.db");
@@ -1260,8 +693,7 @@ async fn an_unwritable_database_location_is_exit_1_and_corrupts_nothing() {
         vec!["status"],
         vec!["migrate"],
     ] {
-        let run = s.run(&args);
-        assert_eq!(run.code, Some(1), "{args:?}: {}", run.text());
+        let run = s.run_exits(1, &args);
         assert!(
             run.stderr.contains(&format!("database {}", db.display())),
             "{args:?}: the error does not name the database:\n{}",
@@ -1278,14 +710,9 @@ async fn an_unwritable_database_location_is_exit_1_and_corrupts_nothing() {
     eprintln!("resilience: unwritable: method 1 (parent is a regular file, ENOTDIR) ran");
 
     // 2. An existing database whose directory becomes read-only.
-    let mut s = Scenario::new(
-        "unwritable_readonly",
-        SimOptions::default(),
-        &endpoints,
-        &[],
-    )
-    .await
-    .logs(&["-v"]);
+    let mut s = Scenario::plain("unwritable_readonly", &endpoints)
+        .await
+        .logs(&["-v"]);
     let mount_dir = tempfile::tempdir().unwrap();
     let dir = mount_dir.path().join("db");
     let Some(mount) = Tmpfs::mount(&dir, "64m") else {
@@ -1295,8 +722,7 @@ async fn an_unwritable_database_location_is_exit_1_and_corrupts_nothing() {
     let db = dir.join("wxcube.db");
     s.set_database(&db);
     let early = (d(&from) + Days::new(9)).to_string();
-    let first = s.run(&["backfill", "--from", &from, "--to", &early]);
-    assert_eq!(first.code, Some(0), "{}", first.text());
+    s.run_exits(0, &["backfill", "--from", &from, "--to", &early]);
     let store = s.store().await;
     let before = digest(&store).await;
     store.close().await;
@@ -1318,8 +744,7 @@ async fn an_unwritable_database_location_is_exit_1_and_corrupts_nothing() {
     assert_eq!(digest(&store).await, before, "the failed run changed data");
     store.close().await;
     eprintln!("resilience: unwritable: method 2 (tmpfs remounted read-only, EROFS) ran");
-    let again = s.run(&["backfill", "--from", &from, "--to", &to]);
-    assert_eq!(again.code, Some(0), "{}", again.text());
+    s.run_exits(0, &["backfill", "--from", &from, "--to", &to]);
     s.finish(&endpoints, &from, &to).await;
     drop(mount);
 }
@@ -1341,25 +766,17 @@ async fn a_full_disk_is_exit_1_corrupts_nothing_and_a_later_run_completes() {
     let args = ["backfill", "--from", &from, "--to", &to];
 
     // Method 1: a small tmpfs.
-    let mut s = Scenario::new(
-        "full_disk_tmpfs",
-        SimOptions::default(),
-        &DISK_ENDPOINTS,
-        &[],
-    )
-    .await;
+    let mut s = Scenario::plain("full_disk_tmpfs", &DISK_ENDPOINTS).await;
     let mount_dir = tempfile::tempdir().unwrap();
     let dir = mount_dir.path().join("db");
     match Tmpfs::mount(&dir, "512k") {
         Some(mount) => {
             s.set_database(&dir.join("wxcube.db"));
-            let migrate = s.run(&["migrate"]);
-            assert_eq!(migrate.code, Some(0), "{}", migrate.text());
+            s.run_exits(0, &["migrate"]);
             let full = s.run(&args);
             assert_full_disk_failure(&s, &full).await;
             mount.remount("size=64m");
-            let again = s.run(&args);
-            assert_eq!(again.code, Some(0), "{}", again.text());
+            s.run_exits(0, &args);
             s.finish(&DISK_ENDPOINTS, &from, &to).await;
             drop(mount);
             eprintln!("resilience: full disk: method 1 (512 KiB tmpfs) ran");
@@ -1368,34 +785,15 @@ async fn a_full_disk_is_exit_1_corrupts_nothing_and_a_later_run_completes() {
     }
 
     // Method 2: a file size limit.
-    let s = Scenario::new(
-        "full_disk_fsize",
-        SimOptions::default(),
-        &DISK_ENDPOINTS,
-        &[],
-    )
-    .await;
-    let migrate = s.run(&["migrate"]);
-    assert_eq!(migrate.code, Some(0), "{}", migrate.text());
-    let mut limited = Command::new("sh");
-    // As `wxcube()`: no stray WXCUBE_* or RUST_LOG from the machine.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WXCUBE_") || key == "RUST_LOG" {
-            limited.env_remove(key);
-        }
-    }
-    limited
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 512 && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_wxcube"))
-        .args(args)
-        .current_dir(s.env.dir.path())
-        .env("NO_COLOR", "1")
-        .envs(s.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let s = Scenario::plain("full_disk_fsize", &DISK_ENDPOINTS).await;
+    s.run_exits(0, &["migrate"]);
+    let limited = s.command_from(
+        TestCommand::through_shell("trap '' XFSZ; ulimit -f 512"),
+        &args,
+    );
     let full = s.run_cmd(limited, &args, None, |_, _| {});
     assert_full_disk_failure(&s, &full).await;
-    let again = s.run(&args);
-    assert_eq!(again.code, Some(0), "{}", again.text());
+    s.run_exits(0, &args);
     s.finish(&DISK_ENDPOINTS, &from, &to).await;
     eprintln!("resilience: full disk: method 2 (RLIMIT_FSIZE, ulimit -f) ran");
 }
@@ -1447,12 +845,11 @@ async fn pretend_the_quota_day_is_over(s: &Scenario) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daily_quota_on_every_endpoint_exits_1_is_recorded_and_a_later_run_completes() {
-    let s = Scenario::new("daily_quota", SimOptions::default(), &Endpoint::ALL, &[])
+    let s = Scenario::plain("daily_quota", &Endpoint::ALL)
         .await
         .logs(&["-v"]);
     s.env.set_faults("daily_quota_after=2");
-    let first = s.run(&["sync"]);
-    assert_eq!(first.code, Some(1), "{}", first.text());
+    let first = s.run_exits(1, &["sync"]);
     assert!(first.stderr.contains("45009"), "{}", first.stderr);
     // Every endpoint with more than 2 chunks in the window met the quota
     // (getbizsummary's 30 days are one chunk); none was called again after
@@ -1504,8 +901,7 @@ async fn daily_quota_on_every_endpoint_exits_1_is_recorded_and_a_later_run_compl
 
     // The next China day: everything is fetched.
     pretend_the_quota_day_is_over(&s).await;
-    let third = s.run(&["sync"]);
-    assert_eq!(third.code, Some(0), "{}", third.text());
+    s.run_exits(0, &["sync"]);
     let latest = china_today().pred_opt().unwrap();
     let from = latest - Days::new(29);
     s.finish(&Endpoint::ALL, &from.to_string(), &latest.to_string())
@@ -1517,16 +913,9 @@ async fn daily_quota_on_every_endpoint_exits_1_is_recorded_and_a_later_run_compl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_sends_nothing_to_an_endpoint_whose_daily_quota_is_spent() {
     let endpoints = [Endpoint::UserShare, Endpoint::BizSummary];
-    let s = Scenario::new(
-        "daily_quota_backfill",
-        SimOptions::default(),
-        &endpoints,
-        &[],
-    )
-    .await;
+    let s = Scenario::plain("daily_quota_backfill", &endpoints).await;
     s.env.set_faults("daily_quota_after=1");
-    let first = s.run(&["sync"]);
-    assert_eq!(first.code, Some(1), "{}", first.text());
+    s.run_exits(1, &["sync"]);
     s.env.set_faults("");
     s.env.sim.stats.reset();
     let latest = china_today().pred_opt().unwrap();
@@ -1547,13 +936,7 @@ async fn backfill_sends_nothing_to_an_endpoint_whose_daily_quota_is_spent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_chunk_reported_stored_after_a_disk_full_error_is_in_the_database() {
     let (from, to) = range();
-    let mut s = Scenario::new(
-        "full_disk_claims",
-        SimOptions::default(),
-        &DISK_ENDPOINTS,
-        &[],
-    )
-    .await;
+    let mut s = Scenario::plain("full_disk_claims", &DISK_ENDPOINTS).await;
     let mount_dir = tempfile::tempdir().unwrap();
     let dir = mount_dir.path().join("db");
     let Some(mount) = Tmpfs::mount(&dir, "512k") else {
