@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod current;
 mod daemon;
+mod docs;
 mod ingest;
 mod parsing;
 mod resilience;
