@@ -1,10 +1,12 @@
 //! The project's own documentation agrees with the code: `docs/schema.md`
-//! lists exactly the tables, views, columns and keys the migrations create.
+//! lists exactly the tables, views, columns and keys the migrations create,
+//! and the README's troubleshooting table exactly the errcodes of `ERRCODES`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row as _;
 use wxcube::store::Store;
+use wxcube::wechat::errors::ERRCODES;
 
 /// A file of the repository, read relative to the crate root.
 fn repo_file(relative: &str) -> String {
@@ -294,4 +296,95 @@ Key: `a`, `b`.
     );
     assert_eq!(doc.views["v"].columns, vec![("c".into(), "REAL".into())]);
     assert!(!doc.tables.contains_key("v"));
+}
+
+/// The codes of the README's troubleshooting errcode table
+/// (`| errcode | meaning | what wxcube does |` under `## Troubleshooting`):
+/// every integer of each first cell (cells list codes separated by commas,
+/// beside words such as "HTTP 5xx"). Malformed cells go to `problems`.
+fn readme_errcodes(readme: &str, problems: &mut Vec<String>) -> BTreeSet<i64> {
+    let section = readme
+        .split_once("\n## Troubleshooting\n")
+        .map(|(_, rest)| rest)
+        .expect("README.md has a `## Troubleshooting` section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut lines = section
+        .lines()
+        .skip_while(|l| cells(l) != ["errcode", "meaning", "what wxcube does"]);
+    assert!(
+        lines.next().is_some(),
+        "README.md's Troubleshooting has no `| errcode | meaning | what wxcube does |` table"
+    );
+    let mut codes = BTreeSet::new();
+    for line in lines.take_while(|l| l.starts_with('|')) {
+        let first = cells(line)[0];
+        if first.chars().all(|c| c == '-' || c == ' ') {
+            continue; // the separator row
+        }
+        for part in first.split(',').map(str::trim) {
+            match part.parse::<i64>() {
+                Ok(code) => {
+                    if !codes.insert(code) {
+                        problems.push(format!("README.md lists errcode {code} twice"));
+                    }
+                }
+                // Words beside the codes ("HTTP 5xx", "timeouts"); anything that
+                // starts like a number but is not one is a typo.
+                Err(_) if part.starts_with(|c: char| c.is_ascii_digit() || c == '-') => problems
+                    .push(format!(
+                        "README.md errcode cell {first:?}: {part:?} is not an integer"
+                    )),
+                Err(_) => {}
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn readme_errcode_table_lists_exactly_the_errcodes_wxcube_knows() {
+    let mut problems = Vec::new();
+    let readme = readme_errcodes(&repo_file("README.md"), &mut problems);
+    let known: BTreeSet<i64> = ERRCODES.iter().map(|e| e.code).collect();
+    assert!(!known.is_empty(), "ERRCODES is empty");
+    for info in ERRCODES.iter().filter(|e| !readme.contains(&e.code)) {
+        problems.push(format!(
+            "errcode {} ({}) is in ERRCODES but missing from README.md's troubleshooting table",
+            info.code, info.meaning
+        ));
+    }
+    for code in readme.difference(&known) {
+        problems.push(format!(
+            "errcode {code} is in README.md's troubleshooting table but not in ERRCODES (src/wechat/errors.rs)"
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "README.md's errcode table disagrees with ERRCODES:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn readme_errcode_parser_reads_lists_and_skips_words() {
+    let text = "\
+# x
+## Troubleshooting
+
+| errcode | meaning | what wxcube does |
+| --- | --- | --- |
+| -1, HTTP 5xx, timeouts, truncated bodies | busy | retries |
+| 40001, 40014 | token | refresh |
+| 4500l | typo | |
+
+| other | table |
+| 99 | no |
+## Development
+| 77 | no |
+";
+    let mut problems = Vec::new();
+    let codes = readme_errcodes(text, &mut problems);
+    assert_eq!(codes, BTreeSet::from([-1, 40001, 40014]));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("4500l"), "{problems:?}");
 }
