@@ -1,5 +1,5 @@
 //! The datacube client against the simulator: each errcode class behaves as
-//! SPEC section 1 says, proven by the simulator's request counts.
+//! docs/wechat-api.md (errcodes) says, proven by the simulator's request counts.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_wxcube");
 
-/// SIGTERM/SIGINT must end the process within this (SPEC section 2).
+/// SIGTERM/SIGINT must end the process within this (the README's promise for `wxcube daemon`).
 pub const STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// No single run of the binary may take longer (the watchdog of
