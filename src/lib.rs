@@ -21,4 +21,5 @@ pub mod sim;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod url_key;
 pub mod wechat;
