@@ -86,7 +86,7 @@ impl Gen {
         g
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -95,26 +95,26 @@ impl Gen {
     }
 
     /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn between(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn between(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }
 
     /// Uniform integer in lo..=hi.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+    pub(crate) fn range(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
     }
 
     /// Rounds with random dithering, so that small expectations (0.3 readers
     /// an hour) still produce the occasional 1 instead of always 0.
-    fn round(&mut self, x: f64) -> i64 {
+    pub(crate) fn round(&mut self, x: f64) -> i64 {
         if x <= 0.0 {
             return 0;
         }
@@ -122,12 +122,12 @@ impl Gen {
     }
 
     /// `x` times a uniform factor in lo..hi, dither-rounded.
-    fn scaled(&mut self, x: f64, lo: f64, hi: f64) -> i64 {
+    pub(crate) fn scaled(&mut self, x: f64, lo: f64, hi: f64) -> i64 {
         let f = self.between(lo, hi);
         self.round(x * f)
     }
 
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.range(0, items.len() as i64 - 1) as usize]
     }
 }
@@ -141,7 +141,7 @@ fn f32ish(x: f64) -> f64 {
 // Account and articles
 
 /// Per-account constants, derived from the appid alone.
-struct Profile {
+pub(crate) struct Profile {
     followers0: f64,
     growth_per_day: f64,
     open_rate: f64,
@@ -149,7 +149,7 @@ struct Profile {
 }
 
 impl Profile {
-    fn of(appid: &str) -> Profile {
+    pub(crate) fn of(appid: &str) -> Profile {
         let mut g = Gen::new(&["profile", appid]);
         Profile {
             followers0: g.between(500.0, 4000.0),
@@ -159,7 +159,7 @@ impl Profile {
         }
     }
 
-    fn followers(&self, date: NaiveDate) -> i64 {
+    pub(crate) fn followers(&self, date: NaiveDate) -> i64 {
         let age = (date - DATACUBE_START).num_days().max(0) as f64;
         (self.followers0 + self.growth_per_day * age).round() as i64
     }

@@ -38,6 +38,11 @@ pub struct FaultSpec {
     /// `expire_all_tokens` killed, until `force_refresh` (so a client's
     /// force-refresh path can be tested).
     pub stale_stable: bool,
+    /// Follower endpoints only (getusersummary, getusercumulate): an answer
+    /// whose range includes yesterday omits yesterday's rows the first time
+    /// that (appid, endpoint, day) is asked, as while WeChat is still
+    /// computing; later answers include them.
+    pub missing_yesterday: bool,
     /// Added to every datacube answer.
     pub latency_ms: u64,
     /// Seed of the fault RNG.
@@ -63,6 +68,7 @@ impl Default for FaultSpec {
             not_ready: 0.0,
             offline_legacy: false,
             stale_stable: false,
+            missing_yesterday: false,
             latency_ms: 0,
             seed: 1,
             slow_ms: 3000,
@@ -71,7 +77,7 @@ impl Default for FaultSpec {
 }
 
 /// Every name `FaultSpec::parse` accepts, for messages.
-pub const FAULT_NAMES: [&str; 17] = [
+pub const FAULT_NAMES: [&str; 18] = [
     "busy",
     "http5xx",
     "slow",
@@ -86,6 +92,7 @@ pub const FAULT_NAMES: [&str; 17] = [
     "not_ready",
     "offline_legacy",
     "stale_stable",
+    "missing_yesterday",
     "latency_ms",
     "seed",
     "slow_ms",
@@ -143,6 +150,7 @@ impl FaultSpec {
                 "not_ready" => f.not_ready = rate()?,
                 "offline_legacy" => f.offline_legacy = flag()?,
                 "stale_stable" => f.stale_stable = flag()?,
+                "missing_yesterday" => f.missing_yesterday = flag()?,
                 "latency_ms" => f.latency_ms = number()?,
                 "seed" => f.seed = number()?,
                 "slow_ms" => f.slow_ms = number()?,
@@ -173,14 +181,14 @@ mod tests {
         let f = FaultSpec::parse(
             "busy=0.5, http5xx=0.1,slow=1,slow_ms=200,drop=0.2,malformed=0.3,quota_minute=0.4,\
              daily_quota_after=2,daily_quota_endpoint=getuserread,token_expire=0.05,\
-             outside_rows=1,delay=0.5,not_ready=0.5,offline_legacy=1,latency_ms=7,seed=42,stale_stable",
+             outside_rows=1,delay=0.5,not_ready=0.5,offline_legacy=1,latency_ms=7,seed=42,stale_stable,missing_yesterday",
         )
         .unwrap();
         assert_eq!(f.busy, 0.5);
         assert_eq!(f.slow_ms, 200);
         assert_eq!(f.daily_quota_after, Some(2));
         assert_eq!(f.daily_quota_endpoint, Some(Endpoint::UserRead));
-        assert!(f.offline_legacy && f.stale_stable);
+        assert!(f.offline_legacy && f.stale_stable && f.missing_yesterday);
         assert_eq!((f.latency_ms, f.seed), (7, 42));
     }
 

@@ -9,10 +9,13 @@
 
 pub mod data;
 mod faults;
+pub mod followers;
 pub mod truth;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_followers;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -85,7 +88,7 @@ pub struct RequestRecord {
     pub errcode: i64,
     /// The injected fault, if any: busy, http5xx, slow, drop, malformed,
     /// quota_minute, daily_quota, token_expire, outside_rows, delay,
-    /// not_ready, offline_legacy.
+    /// not_ready, offline_legacy, missing_yesterday.
     pub fault: Option<String>,
 }
 
@@ -217,6 +220,8 @@ struct Shared {
     tokens: Mutex<TokenBook>,
     /// Requests per (appid, endpoint, China day) that reached the fault stage.
     quota: Mutex<HashMap<(String, Endpoint, NaiveDate), u64>>,
+    /// State of the `missing_yesterday` fault.
+    missing_yesterday: followers::MissingYesterday,
     stats: Arc<SimStats>,
 }
 
@@ -235,6 +240,7 @@ impl Shared {
             faults: Mutex::new(opts.faults),
             tokens: Mutex::new(TokenBook::default()),
             quota: Mutex::new(HashMap::new()),
+            missing_yesterday: followers::MissingYesterday::default(),
             stats: Arc::new(SimStats::default()),
         }
     }
@@ -659,7 +665,16 @@ fn decide(
         }
         return Outcome::Success(v);
     }
-    Outcome::Success(body())
+    let mut v = body();
+    if faults.missing_yesterday
+        && followers::is_follower_endpoint(endpoint.name())
+        && st
+            .missing_yesterday
+            .apply(&appid, endpoint.name(), today, &mut v)
+    {
+        fault("missing_yesterday");
+    }
+    Outcome::Success(v)
 }
 
 /// Rows of the nearest earlier day that has any (the quiet days of the
