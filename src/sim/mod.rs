@@ -2,11 +2,14 @@
 //! stable), the ten datacube endpoints with the real validation and errcodes,
 //! deterministic data (`data`), the oracle of what wxcube must store
 //! (`truth`), and fault injection (`FaultSpec`). Used by `wxcube simulate`,
-//! `wxcube demo` and the tests.
+//! `wxcube demo` and the tests. `followers` generates the follower series
+//! (getusersummary, getusercumulate) and `catalogue` the published list
+//! served at `POST /cgi-bin/freepublish/batchget` (SPEC section 8).
 //!
 //! Admin routes for tests that run it as a separate process:
 //! `GET /_sim/stats` and `POST /_sim/faults` (body: a fault spec).
 
+pub mod catalogue;
 pub mod data;
 mod faults;
 pub mod followers;
@@ -114,7 +117,8 @@ impl SimStats {
 
     /// All POSTs to `/datacube/*`.
     pub fn datacube_requests(&self) -> usize {
-        self.lock().log.len()
+        let s = self.lock();
+        s.log.iter().filter(|r| r.endpoint != FREEPUBLISH).count()
     }
 
     /// POSTs to one endpoint.
@@ -126,7 +130,7 @@ impl SimStats {
             .count()
     }
 
-    /// Every datacube request in arrival order.
+    /// Every datacube (and freepublish) request in arrival order.
     pub fn log(&self) -> Vec<RequestRecord> {
         self.lock().log.clone()
     }
@@ -164,8 +168,10 @@ impl SimStats {
             let n = s.log.iter().filter(|r| r.endpoint == e.name()).count();
             per_endpoint.insert(e.name().to_string(), json!(n));
         }
+        let n = s.log.iter().filter(|r| r.endpoint == FREEPUBLISH).count();
+        per_endpoint.insert(FREEPUBLISH.to_string(), json!(n));
         json!({
-            "datacube_requests": s.log.len(),
+            "datacube_requests": s.log.iter().filter(|r| r.endpoint != FREEPUBLISH).count(),
             "per_endpoint": per_endpoint,
             "token_requests": s.token_requests,
             "force_refreshes": s.force_refreshes,
@@ -220,6 +226,8 @@ struct Shared {
     tokens: Mutex<TokenBook>,
     /// Requests per (appid, endpoint, China day) that reached the fault stage.
     quota: Mutex<HashMap<(String, Endpoint, NaiveDate), u64>>,
+    /// freepublish/batchget calls per (appid, China day).
+    catalogue_calls: Mutex<HashMap<(String, NaiveDate), u64>>,
     /// State of the `missing_yesterday` fault.
     missing_yesterday: followers::MissingYesterday,
     stats: Arc<SimStats>,
@@ -240,6 +248,7 @@ impl Shared {
             faults: Mutex::new(opts.faults),
             tokens: Mutex::new(TokenBook::default()),
             quota: Mutex::new(HashMap::new()),
+            catalogue_calls: Mutex::new(HashMap::new()),
             missing_yesterday: followers::MissingYesterday::default(),
             stats: Arc::new(SimStats::default()),
         }
@@ -518,37 +527,10 @@ fn decide(
     let Some(endpoint) = Endpoint::from_name(&rec.endpoint) else {
         return err(40066, "invalid url: no such api (404)");
     };
-    let Some(token) = q.get("access_token").filter(|t| !t.is_empty()) else {
-        return err(41001, "access_token missing");
+    let token = match check_token(st, q, rec) {
+        Ok(t) => t,
+        Err(e) => return e,
     };
-    {
-        let book = lock(&st.tokens);
-        let Some(info) = book.tokens.get(token) else {
-            return err(
-                40001,
-                "invalid credential, access_token is invalid or not latest",
-            );
-        };
-        rec.appid = info.appid.clone();
-        match info.state(Instant::now()) {
-            TokenState::Valid => {}
-            TokenState::Expired => return err(42001, "access_token expired"),
-            TokenState::Revoked => {
-                return err(
-                    40001,
-                    "invalid credential, access_token is invalid or not latest",
-                );
-            }
-        }
-        // Not part of the real request, but lets tests check that a client
-        // never uses one account's token for another.
-        if q.get("appid").is_some_and(|a| *a != info.appid) {
-            return err(
-                40001,
-                "invalid credential, access_token is not for this appid",
-            );
-        }
-    }
     if !body_is_json {
         return err(47001, "data format error");
     }
@@ -602,7 +584,7 @@ fn decide(
         *used += 1;
     }
     if st.roll(faults.token_expire) {
-        if let Some(info) = lock(&st.tokens).tokens.get_mut(token) {
+        if let Some(info) = lock(&st.tokens).tokens.get_mut(&token) {
             info.killed = true;
         }
         fault("token_expire");
@@ -677,6 +659,49 @@ fn decide(
     Outcome::Success(v)
 }
 
+/// The token check of every authenticated route, in the real API's order:
+/// missing (41001), unknown or replaced (40001), expired (42001); fills the
+/// record's appid. Ok(the token).
+fn check_token(
+    st: &Shared,
+    q: &HashMap<String, String>,
+    rec: &mut RequestRecord,
+) -> Result<String, Outcome> {
+    let err = |code: i64, msg: &str| Outcome::Error(code, msg.to_string());
+    let Some(token) = q.get("access_token").filter(|t| !t.is_empty()) else {
+        return Err(err(41001, "access_token missing"));
+    };
+    {
+        let book = lock(&st.tokens);
+        let Some(info) = book.tokens.get(token) else {
+            return Err(err(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            ));
+        };
+        rec.appid = info.appid.clone();
+        match info.state(Instant::now()) {
+            TokenState::Valid => {}
+            TokenState::Expired => return Err(err(42001, "access_token expired")),
+            TokenState::Revoked => {
+                return Err(err(
+                    40001,
+                    "invalid credential, access_token is invalid or not latest",
+                ));
+            }
+        }
+        // Not part of the real request, but lets tests check that a client
+        // never uses one account's token for another.
+        if q.get("appid").is_some_and(|a| *a != info.appid) {
+            return Err(err(
+                40001,
+                "invalid credential, access_token is not for this appid",
+            ));
+        }
+    }
+    Ok(token.clone())
+}
+
 /// Rows of the nearest earlier day that has any (the quiet days of the
 /// article endpoints have none), to append where they do not belong. Their
 /// counters are inflated, as after WeChat's outages, so that a client which
@@ -713,6 +738,59 @@ fn inflate_counters(value: &mut Value) {
     }
 }
 
+/// The endpoint name of freepublish/batchget calls in the request log.
+pub const FREEPUBLISH: &str = "freepublish";
+
+/// `POST /cgi-bin/freepublish/batchget`: token check, the 100-a-day quota
+/// per appid (45009), then `catalogue::batchget`. Logged like the datacube
+/// requests (endpoint "freepublish", no dates); faults do not apply.
+async fn freepublish_batchget(
+    State(st): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let mut rec = RequestRecord {
+        appid: String::new(),
+        endpoint: FREEPUBLISH.to_string(),
+        begin_date: String::new(),
+        end_date: String::new(),
+        errcode: 0,
+        fault: None,
+    };
+    let today = st.clock.today(CHINA);
+    let outcome = check_token(&st, &q, &mut rec).and_then(|_| {
+        let req: Value = serde_json::from_slice(&body)
+            .map_err(|_| Outcome::Error(47001, "data format error".into()))?;
+        {
+            let mut calls = lock(&st.catalogue_calls);
+            let used = calls.entry((rec.appid.clone(), today)).or_insert(0);
+            if *used >= catalogue::DAILY_QUOTA {
+                return Err(Outcome::Error(
+                    45009,
+                    "reach max api daily quota limit".into(),
+                ));
+            }
+            *used += 1;
+        }
+        let arg = |k: &str| req.get(k).map_or(Some(0), Value::as_i64);
+        let (Some(offset), Some(count)) = (arg("offset"), arg("count")) else {
+            return Err(Outcome::Error(
+                catalogue::INVALID_ARGS,
+                "invalid args hint: offset and count must be integers".into(),
+            ));
+        };
+        catalogue::batchget(&rec.appid, offset, count, today)
+            .map_err(|(code, msg)| Outcome::Error(code, msg))
+    });
+    let outcome = outcome.map_or_else(|e| e, Outcome::Success);
+    if let Outcome::Error(code, _) = &outcome {
+        rec.errcode = *code;
+    }
+    tracing::debug!(appid = %rec.appid, errcode = rec.errcode, "sim: freepublish request");
+    st.stats.lock().log.push(rec);
+    render(outcome)
+}
+
 async fn admin_stats(State(st): State<Arc<Shared>>) -> Response {
     Json(st.stats.snapshot()).into_response()
 }
@@ -737,6 +815,7 @@ fn router(st: Arc<Shared>) -> Router {
         .route("/cgi-bin/token", get(classic_token))
         .route("/cgi-bin/stable_token", post(stable_token))
         .route("/datacube/{name}", any(datacube))
+        .route("/cgi-bin/freepublish/batchget", post(freepublish_batchget))
         .route("/_sim/stats", get(admin_stats))
         .route("/_sim/faults", post(admin_faults))
         .fallback(|| async {

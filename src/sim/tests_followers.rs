@@ -1,10 +1,15 @@
-//! Tests of the follower series (SPEC section 8).
+//! Tests of the follower series, the published catalogue and the
+//! freepublish route (SPEC section 8).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use super::catalogue::{self, Placement};
 use super::followers::{self, DOCUMENTED_SOURCES};
 use super::*;
 use crate::clock::{days, fmt_date};
+use crate::url_key::url_key;
 
 fn d(s: &str) -> NaiveDate {
     parse_date(s).unwrap()
@@ -216,4 +221,368 @@ fn missing_yesterday_withholds_the_day_once_per_endpoint() {
     let kept = followers::omit_latest(items.clone(), e);
     assert!(kept.len() < items.len());
     assert!(kept.iter().all(|v| v["ref_date"] != json!(yesterday)));
+}
+
+// ---------------------------------------------------------------------------
+// Catalogue
+
+#[test]
+fn catalogue_has_a_few_hundred_varied_items_newest_first() {
+    for appid in [APPID, "wxdemo", "wxb", "wxd"] {
+        let items = catalogue::catalogue(appid, d(TODAY));
+        assert!(
+            (150..=400).contains(&items.len()),
+            "{appid}: {}",
+            items.len()
+        );
+        for pair in items.windows(2) {
+            assert!(pair[0].publish_date > pair[1].publish_date);
+            assert!(pair[0].create_time > pair[1].create_time);
+        }
+        assert!(items[0].publish_date < d(TODAY));
+        let ids: HashSet<&str> = items.iter().map(|x| x.article_id.as_str()).collect();
+        assert_eq!(ids.len(), items.len(), "{appid}: unique article_id");
+        assert!(items.iter().any(|x| x.news_item.len() > 1), "{appid}");
+        assert!(items.iter().any(|x| x.news_item.len() == 1), "{appid}");
+        assert!(
+            items
+                .iter()
+                .any(|x| x.news_item.iter().any(|n| n.is_deleted)),
+            "{appid}"
+        );
+        for p in [
+            Placement::Documented,
+            Placement::ContentOnly,
+            Placement::ItemOnly,
+        ] {
+            assert!(items.iter().any(|x| x.placement == p), "{appid}: {p:?}");
+        }
+        // Only part of the broadcasts are published.
+        let sent = days(catalogue::catalogue_start(appid), d("2026-03-19"))
+            .filter(|day| !data::broadcast(appid, *day).is_empty())
+            .count();
+        assert!(items.len() < sent * 4 / 5 && items.len() > sent * 2 / 5);
+        // Each item lists its broadcast's articles in idx order.
+        for x in &items {
+            let b = data::broadcast(appid, x.publish_date);
+            let msgids: Vec<&str> = b.iter().map(|a| a.msgid.as_str()).collect();
+            let listed: Vec<&str> = x.news_item.iter().map(|n| n.msgid.as_str()).collect();
+            assert_eq!(listed, msgids);
+        }
+    }
+    assert_eq!(
+        catalogue::batchget(APPID, 0, 20, d(TODAY)).unwrap(),
+        catalogue::batchget(APPID, 0, 20, d(TODAY)).unwrap()
+    );
+}
+
+#[test]
+fn items_change_after_their_update_day() {
+    let today = d(TODAY);
+    let items = catalogue::catalogue(APPID, today);
+    let updated: Vec<_> = items
+        .iter()
+        .filter(|x| x.updated_after.is_some_and(|u| u < today))
+        .collect();
+    assert!(updated.len() >= 5, "{}", updated.len());
+    for x in updated {
+        let u = x.updated_after.unwrap();
+        let before = catalogue::catalogue(APPID, u);
+        let after = catalogue::catalogue(APPID, u.succ_opt().unwrap());
+        let b = before
+            .iter()
+            .find(|y| y.article_id == x.article_id)
+            .unwrap();
+        let a = after.iter().find(|y| y.article_id == x.article_id).unwrap();
+        assert!(a.update_time > b.update_time, "{}", x.article_id);
+        assert!(a.update_time > a.create_time);
+        assert_ne!(catalogue::item_json(a), catalogue::item_json(b));
+        assert_eq!(a.create_time, b.create_time);
+        // The first article's digest (when present) says so.
+        if let Some(dg) = &a.news_item[0].digest {
+            assert!(dg.starts_with("更新："), "{dg}");
+        }
+        // Stays changed later on.
+        let later = catalogue::catalogue(APPID, today);
+        let l = later.iter().find(|y| y.article_id == x.article_id).unwrap();
+        assert_eq!(l.update_time, a.update_time);
+    }
+    // Items never updated keep their update_time a few seconds after creation.
+    let never = items.iter().find(|x| x.updated_after.is_none()).unwrap();
+    assert!((3..=60).contains(&(never.update_time - never.create_time)));
+}
+
+#[test]
+fn current_period_catalogue_urls_key_like_their_content_url() {
+    let today = d(TODAY);
+    let mut checked = 0;
+    for x in catalogue::catalogue(APPID, today)
+        .iter()
+        .filter(|x| x.publish_date >= Endpoint::ArticleTotalDetail.first_date())
+    {
+        let day = x.publish_date;
+        let v = data::response(APPID, Endpoint::ArticleTotalDetail, day, day, today);
+        for n in &x.news_item {
+            let wire = v["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|it| it["msgid"] == json!(n.msgid))
+                .unwrap_or_else(|| panic!("{} not in getarticletotaldetail", n.msgid));
+            let content_url = wire["content_url"].as_str().unwrap();
+            assert_ne!(n.url, content_url);
+            assert!(n.url.contains("&chksm=") && n.url.contains("&scene="));
+            assert_eq!(url_key(&n.url), url_key(content_url));
+            assert!(url_key(&n.url).starts_with("mp.weixin.qq.com/s?__biz="));
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "{checked}");
+}
+
+#[test]
+fn item_json_has_the_section_8_shape() {
+    let today = d(TODAY);
+    let news_keys: HashSet<&str> = [
+        "title",
+        "author",
+        "digest",
+        "content_source_url",
+        "thumb_media_id",
+        "thumb_url",
+        "show_cover_pic",
+        "need_open_comment",
+        "only_fans_can_comment",
+        "url",
+        "is_deleted",
+    ]
+    .into();
+    let page = catalogue::batchget("wxdemo", 0, 20, today).unwrap();
+    let mut seen_absent = false;
+    for offset in (0..200).step_by(20) {
+        let page = catalogue::batchget("wxdemo", offset, 20, today).unwrap();
+        for item in page["item"].as_array().unwrap() {
+            let top: HashSet<&str> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert!(
+                top.is_subset(&["article_id", "content", "update_time", "create_time"].into()),
+                "{top:?}"
+            );
+            assert!(item["article_id"].is_string());
+            let content = &item["content"];
+            assert!(
+                item.get("update_time").is_some() || content.get("update_time").is_some(),
+                "{item}"
+            );
+            assert!(
+                item.get("create_time").is_some() || content.get("create_time").is_some(),
+                "{item}"
+            );
+            for n in content["news_item"].as_array().unwrap() {
+                let keys: HashSet<&str> =
+                    n.as_object().unwrap().keys().map(String::as_str).collect();
+                assert!(keys.is_subset(&news_keys), "{keys:?}");
+                assert!(n["is_deleted"].is_boolean());
+                assert!(n["url"].is_string() && n["title"].is_string());
+                seen_absent |= keys.len() < news_keys.len();
+            }
+        }
+    }
+    assert!(seen_absent, "some field is absent somewhere");
+    assert_eq!(page["item_count"], json!(20));
+}
+
+#[test]
+fn batchget_pages_cover_every_item_exactly_once() {
+    let today = d(TODAY);
+    let all = catalogue::catalogue(APPID, today);
+    for count in [20, 7, 3] {
+        let mut ids = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = catalogue::batchget(APPID, offset, count, today).unwrap();
+            assert_eq!(i(&page, "total_count"), all.len() as i64);
+            let items = page["item"].as_array().unwrap();
+            assert_eq!(i(&page, "item_count"), items.len() as i64);
+            assert!(items.len() as i64 <= count);
+            if items.is_empty() {
+                break;
+            }
+            ids.extend(
+                items
+                    .iter()
+                    .map(|x| x["article_id"].as_str().unwrap().to_string()),
+            );
+            offset += count;
+        }
+        let expected: Vec<String> = all.iter().map(|x| x.article_id.clone()).collect();
+        assert_eq!(ids, expected, "count {count}");
+    }
+    let past = catalogue::batchget(APPID, 100_000, 20, today).unwrap();
+    assert_eq!(past["item"], json!([]));
+    for (offset, count) in [(0, 0), (0, 21), (-1, 10), (0, -5)] {
+        let e = catalogue::batchget(APPID, offset, count, today).unwrap_err();
+        assert_eq!(e.0, catalogue::INVALID_ARGS, "{offset} {count}");
+    }
+}
+
+#[test]
+fn published_articles_oracle_follows_the_wire() {
+    let today = d(TODAY);
+    let rows = catalogue::expected_published_articles(APPID, today);
+    let mut wire = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = catalogue::batchget(APPID, offset, 20, today).unwrap();
+        let items = page["item"].as_array().unwrap().clone();
+        if items.is_empty() {
+            break;
+        }
+        wire.extend(items);
+        offset += 20;
+    }
+    let mut r = rows.iter();
+    for item in &wire {
+        let content = &item["content"];
+        let time = |k: &str| item.get(k).or_else(|| content.get(k)).cloned().unwrap();
+        for (pos, n) in content["news_item"].as_array().unwrap().iter().enumerate() {
+            let row = r.next().expect("a row per news_item");
+            assert_eq!(row["appid"], json!(APPID));
+            assert_eq!(row["article_id"], item["article_id"]);
+            assert_eq!(row["idx"], json!(pos + 1));
+            for col in [
+                "title",
+                "author",
+                "digest",
+                "url",
+                "content_source_url",
+                "thumb_url",
+                "thumb_media_id",
+                "show_cover_pic",
+                "need_open_comment",
+                "only_fans_can_comment",
+            ] {
+                assert_eq!(
+                    row[col],
+                    n.get(col).cloned().unwrap_or(Value::Null),
+                    "{col}"
+                );
+            }
+            let deleted = n["is_deleted"].as_bool().unwrap();
+            assert_eq!(row["is_deleted"], json!(i64::from(deleted)));
+            assert_eq!(row["update_time"], time("update_time"));
+            assert_eq!(row["create_time"], time("create_time"));
+            assert_eq!(row["url_key"], json!(url_key(n["url"].as_str().unwrap())));
+        }
+    }
+    assert!(r.next().is_none());
+    assert_eq!(rows[0].as_object().unwrap().len(), 17);
+    // Item-level update_time wins over a stale content one.
+    assert!(wire.iter().any(|x| {
+        x.get("update_time").is_some()
+            && x["content"].get("update_time").is_some()
+            && x["update_time"] != x["content"]["update_time"]
+    }));
+}
+
+// ---------------------------------------------------------------------------
+// Over HTTP
+
+async fn start(o: SimOptions) -> Simulator {
+    Simulator::start("127.0.0.1:0".parse().unwrap(), o)
+        .await
+        .unwrap()
+}
+
+async fn token_for(c: &reqwest::Client, sim: &Simulator, appid: &str) -> String {
+    let v: Value = c
+        .post(format!("{}/cgi-bin/stable_token", sim.base_url()))
+        .json(&json!({"grant_type": "client_credential", "appid": appid, "secret": "s"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+async fn batchget(c: &reqwest::Client, sim: &Simulator, token: &str, body: &str) -> Value {
+    let r = c
+        .post(format!("{}/cgi-bin/freepublish/batchget", sim.base_url()))
+        .query(&[("access_token", token)])
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn errcode(v: &Value) -> i64 {
+    v.get("errcode").and_then(Value::as_i64).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn freepublish_has_a_daily_quota_of_100_per_appid() {
+    // Noon in China on TODAY, plus a number of seconds tests can move.
+    let base: chrono::DateTime<chrono::Utc> = format!("{TODAY}T04:00:00Z").parse().unwrap();
+    let shift = Arc::new(AtomicI64::new(0));
+    let s = shift.clone();
+    let sim = start(SimOptions {
+        clock: Clock::from_fn(move || base + chrono::Duration::seconds(s.load(Ordering::SeqCst))),
+        ..SimOptions::default()
+    })
+    .await;
+    let c = reqwest::Client::new();
+    let t = token_for(&c, &sim, APPID).await;
+    let page = r#"{"offset":0,"count":20,"no_content":1}"#;
+    let first = batchget(&c, &sim, &t, page).await;
+    assert_eq!(
+        first,
+        catalogue::batchget(APPID, 0, 20, d(TODAY)).unwrap(),
+        "the route answers what batchget computes"
+    );
+    // Invalid arguments count against the quota too.
+    let bad = batchget(&c, &sim, &t, r#"{"offset":0,"count":50}"#).await;
+    assert_eq!(errcode(&bad), catalogue::INVALID_ARGS);
+    for n in 3..=100 {
+        let body = format!(r#"{{"offset":{},"count":1,"no_content":1}}"#, n);
+        let v = batchget(&c, &sim, &t, &body).await;
+        assert_eq!(errcode(&v), 0, "call {n}: {v}");
+    }
+    let over = batchget(&c, &sim, &t, page).await;
+    assert_eq!(
+        over,
+        json!({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
+    );
+    // Another account has its own quota.
+    let t2 = token_for(&c, &sim, "wxother").await;
+    assert_eq!(errcode(&batchget(&c, &sim, &t2, page).await), 0);
+    // Token errors and bad bodies.
+    assert_eq!(errcode(&batchget(&c, &sim, "nope", page).await), 40001);
+    assert_eq!(errcode(&batchget(&c, &sim, "", page).await), 41001);
+    assert_eq!(errcode(&batchget(&c, &sim, &t2, "{oops").await), 47001);
+    // Logged like datacube requests, but not counted as datacube requests.
+    let log = sim.stats.log();
+    assert_eq!(log.len(), 105);
+    assert!(log.iter().all(|r| r.endpoint == FREEPUBLISH));
+    assert_eq!(log.iter().filter(|r| r.errcode == 45009).count(), 1);
+    assert_eq!(log[100].appid, APPID);
+    assert_eq!(sim.stats.datacube_requests(), 0);
+    assert_eq!(
+        sim.stats.snapshot()["per_endpoint"][FREEPUBLISH],
+        json!(105)
+    );
+    // The next China day (midnight is 12 hours after noon) starts afresh.
+    shift.store(12 * 3600, Ordering::SeqCst);
+    let next = batchget(&c, &sim, &t, page).await;
+    assert_eq!(errcode(&next), 0);
+    let tomorrow = d(TODAY).succ_opt().unwrap();
+    assert_eq!(next, catalogue::batchget(APPID, 0, 20, tomorrow).unwrap());
+    sim.stop().await;
 }
