@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::endpoint::Endpoint;
 use crate::ingest::plan::{self, quota_spent_today};
 use crate::store::{Store, rfc3339};
+use crate::wechat::errors::{DAILY_QUOTA, OFFLINE};
 
 /// The status of one endpoint of one account.
 #[derive(Debug, Serialize)]
@@ -35,6 +36,69 @@ pub struct EndpointStatus {
     pub offline: bool,
     /// 45009 seen today (China time): no more calls until tomorrow.
     pub quota_spent_today: bool,
+    /// For the catalogue (`freepublish`) only: where its sweep stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<CatalogueStatus>,
+}
+
+/// Where an account's catalogue stands.
+#[derive(Debug, Serialize)]
+pub struct CatalogueStatus {
+    /// Published articles stored.
+    pub articles_stored: i64,
+    /// `total_count` of the latest page: items in the catalogue.
+    pub total_count: Option<i64>,
+    /// Whether every item has been read (a first sweep of a long catalogue
+    /// takes several days of the daily budget).
+    pub sweep_complete: bool,
+    /// Where the unfinished sweep goes on.
+    pub next_offset: u32,
+    /// Calls made today (China time).
+    pub calls_today: u32,
+}
+
+/// The status line of the catalogue: no days, but a sweep.
+async fn catalogue_status(
+    store: &Store,
+    appid: &str,
+    endpoint: Endpoint,
+    latest: NaiveDate,
+    today: NaiveDate,
+) -> anyhow::Result<EndpointStatus> {
+    let state = store.catalogue_state(appid).await?;
+    let articles_stored = store.catalogue_articles(appid).await?;
+    let last_error = state.last_error.as_ref().map(|error| LastError {
+        at: state.last_call_at.clone().unwrap_or_default(),
+        begin_date: today,
+        end_date: today,
+        errcode: state.last_errcode,
+        error: Some(error.clone()),
+    });
+    Ok(EndpointStatus {
+        appid: appid.to_string(),
+        endpoint: endpoint.name(),
+        first_day: None,
+        last_day: None,
+        window_from: None,
+        window_to: latest,
+        missing_days: 0,
+        missing: Vec::new(),
+        delayed_days: 0,
+        last_success: state
+            .last_call_at
+            .clone()
+            .filter(|_| state.last_error.is_none()),
+        last_error,
+        offline: false,
+        quota_spent_today: state.quota_spent_date == Some(today),
+        catalogue: Some(CatalogueStatus {
+            articles_stored,
+            total_count: state.total_count,
+            sweep_complete: state.sweep_complete,
+            next_offset: state.next_offset,
+            calls_today: state.calls_on(today),
+        }),
+    })
 }
 
 /// The latest failure of an endpoint.
@@ -75,6 +139,10 @@ pub async fn collect(
             settings.endpoints.clone()
         };
         for endpoint in endpoints {
+            if !endpoint.is_dated() {
+                out.push(catalogue_status(store, &appid, endpoint, latest, today).await?);
+                continue;
+            }
             let ledger = store.ledger(&appid, endpoint.name()).await?;
             let coverage = plan::coverage(endpoint, &ledger, tz);
             let stored: Vec<NaiveDate> = coverage
@@ -124,6 +192,7 @@ pub async fn collect(
                 last_error,
                 offline: plan::offline_since(&ledger, now).is_some(),
                 quota_spent_today: quota_spent_today(&ledger, today, tz),
+                catalogue: None,
             });
         }
     }
@@ -142,10 +211,22 @@ pub fn render_table(statuses: &[EndpointStatus]) -> String {
         let fmt_day = |d: Option<NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
         let mut state = Vec::new();
         if s.offline {
-            state.push("OFFLINE (47009)".to_string());
+            state.push(format!("OFFLINE ({OFFLINE})"));
+        }
+        if let Some(c) = &s.catalogue {
+            let total = c.total_count.map_or("?".to_string(), |t| t.to_string());
+            let sweep = if c.sweep_complete {
+                "sweep complete".to_string()
+            } else {
+                format!("sweep incomplete (next offset {})", c.next_offset)
+            };
+            state.push(format!(
+                "{} articles stored, {total} items listed, {sweep}, {} calls today",
+                c.articles_stored, c.calls_today
+            ));
         }
         if s.quota_spent_today {
-            state.push("quota spent today (45009)".to_string());
+            state.push(format!("quota spent today ({DAILY_QUOTA})"));
         }
         if let Some(e) = &s.last_error {
             let code = e.errcode.map_or(String::new(), |c| format!("errcode {c} "));

@@ -12,7 +12,9 @@
 //! registry tests below (and the compiler, for the simulator's exhaustive
 //! matches) fail until all of them exist. docs/wechat-api.md explains the facts.
 
+pub mod catalogue;
 mod current;
+mod followers;
 mod legacy;
 pub mod normalize;
 
@@ -32,6 +34,10 @@ pub enum Family {
     Legacy,
     /// The four endpoints that replace them, data from 2025-11-01, with `is_delay`.
     Current,
+    /// The follower series, data from 2014-12-01, not deprecated.
+    Followers,
+    /// The catalogue of published articles: pages, not dates.
+    Catalogue,
 }
 
 impl Family {
@@ -40,6 +46,8 @@ impl Family {
         match self {
             Family::Legacy => "legacy",
             Family::Current => "current",
+            Family::Followers => "follower",
+            Family::Catalogue => "catalogue",
         }
     }
 
@@ -80,6 +88,8 @@ pub enum Mapping {
     },
     /// Anything else: a function that pushes the item's rows.
     Custom(fn(&Item<'_>, &mut Vec<crate::store::Row>) -> Result<(), ShapeError>),
+    /// Not a datacube endpoint: paged, not dated; `catalogue` parses its pages.
+    Pages,
 }
 
 /// A key column of a [`Mapping::OneRow`] row, besides `appid` and `ref_date`.
@@ -167,6 +177,12 @@ registry! {
     BizSummary => current::BIZ_SUMMARY,
     /// getarticletotaldetail
     ArticleTotalDetail => current::ARTICLE_TOTAL_DETAIL,
+    /// getusersummary
+    UserSummary => followers::USER_SUMMARY,
+    /// getusercumulate
+    UserCumulate => followers::USER_CUMULATE,
+    /// freepublish/batchget, the published catalogue
+    Freepublish => catalogue::FREEPUBLISH,
 }
 
 impl Endpoint {
@@ -206,6 +222,16 @@ impl Endpoint {
             Refresh::Configured => configured,
             Refresh::Days(days) => days,
         }
+    }
+
+    /// Whether this is a datacube endpoint, fetched by dates (else by pages).
+    pub fn is_dated(self) -> bool {
+        !matches!(self.def().mapping, Mapping::Pages)
+    }
+
+    /// The datacube endpoints, fetched by dates, in declaration order.
+    pub fn dated() -> impl Iterator<Item = Endpoint> {
+        Endpoint::ALL.into_iter().filter(|e| e.is_dated())
     }
 
     /// Whether answers carry `is_delay`.

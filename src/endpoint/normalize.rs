@@ -14,6 +14,7 @@ use crate::clock::{fmt_date, parse_date};
 use crate::json::{as_bool, as_float, as_int, as_text};
 use crate::store::tables::{self, TableDef};
 use crate::store::{Row, SqlValue};
+use crate::url_key::url_key;
 
 /// What one response yields.
 #[derive(Debug, Default)]
@@ -87,6 +88,11 @@ pub fn normalize(
         match &def.mapping {
             Mapping::OneRow { table, keys } => out.rows.push(item.one_row(table, keys)?),
             Mapping::Custom(map) => map(&item, &mut out.rows)?,
+            Mapping::Pages => {
+                return Err(ShapeError(format!(
+                    "{endpoint} is paged, not a datacube endpoint"
+                )));
+            }
         }
     }
     Ok(out)
@@ -225,9 +231,11 @@ impl ArticleRow<'_> {
         self
     }
 
-    /// `url` from the item field `key` (`url` or `content_url`).
+    /// `url` from the item field `key` (`url` or `content_url`), and the
+    /// article's identity taken from it (`url_key`).
     pub fn url(mut self, key: &str) -> Self {
         let url = as_text(self.fields.get(key)).filter(|u| !u.is_empty());
+        self.row.set("url_key", url.as_deref().map(url_key));
         self.row.set("url", url);
         self
     }

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::catalogue::{Sweep, SweepMode};
 use super::plan::{self, Chunk, SyncWindow};
 use crate::clock::Clock;
 use crate::config::{Account, Settings};
@@ -143,7 +144,12 @@ impl Engine {
                 start_date: account.start_date,
             };
             let mut chunks = Vec::new();
+            let mut catalogue = None;
             for &endpoint in &self.settings.endpoints {
+                if !endpoint.is_dated() {
+                    catalogue = Some(SweepMode::Sync);
+                    continue;
+                }
                 let ledger = self.store.ledger(&account.appid, endpoint.name()).await?;
                 if let Some(since) = plan::offline_since(&ledger, now) {
                     tracing::info!(account = %account.appid, %endpoint, since = %rfc3339(since),
@@ -159,7 +165,11 @@ impl Engine {
                 let days = plan::sync_days(endpoint, &window, &coverage);
                 chunks.extend(plan::chunk_days(endpoint, &days));
             }
-            plans.push((account, chunks));
+            plans.push(AccountPlan {
+                account,
+                chunks,
+                catalogue,
+            });
         }
         self.execute("sync", plans, false, cancel).await
     }
@@ -184,6 +194,10 @@ impl Engine {
         } else {
             self.settings.endpoints.clone()
         };
+        // The catalogue has no dates: a backfill sweeps it only when named.
+        let catalogue =
+            (named && endpoints.iter().any(|e| !e.is_dated())).then_some(SweepMode::Full);
+        let endpoints: Vec<Endpoint> = endpoints.into_iter().filter(|e| e.is_dated()).collect();
         // Clamp each endpoint to its family's dates, warning once per family.
         let mut ranges = Vec::new();
         let mut warned = BTreeSet::new();
@@ -215,7 +229,7 @@ impl Engine {
                 }
             }
         }
-        if ranges.is_empty() {
+        if ranges.is_empty() && catalogue.is_none() {
             return Err(RunError::Usage(format!(
                 "nothing to fetch: {}..{} is empty after clamping to the API's dates ({}..{latest} for the legacy endpoints, {}..{latest} for the current ones)",
                 request.from,
@@ -250,7 +264,11 @@ impl Engine {
                 }
                 chunks.extend(endpoint_chunks);
             }
-            plans.push((account, chunks));
+            plans.push(AccountPlan {
+                account,
+                chunks,
+                catalogue,
+            });
         }
         let mut report = self
             .execute("backfill", plans, request.progress, cancel)
@@ -269,13 +287,13 @@ impl Engine {
     async fn execute(
         &self,
         command: &str,
-        plans: Vec<(&Account, Vec<Chunk>)>,
+        plans: Vec<AccountPlan<'_>>,
         progress: bool,
         cancel: &CancellationToken,
     ) -> Result<RunReport, RunError> {
         let started = Instant::now();
         let run_id = self.start_run(command).await?;
-        let total: usize = plans.iter().map(|(_, c)| c.len()).sum();
+        let total: usize = plans.iter().map(|p| p.chunks.len()).sum();
         let bar = progress_bar(progress, total as u64);
         if progress {
             crate::telemetry::set_progress_bar(Some(bar.clone()));
@@ -288,7 +306,7 @@ impl Engine {
         );
         let runs = plans
             .into_iter()
-            .map(|(account, chunks)| self.run_account(account, chunks, &bar, cancel));
+            .map(|plan| self.run_account(plan, &bar, cancel));
         let mut report = RunReport::default();
         for account_report in futures::future::join_all(runs).await {
             report.absorb(account_report);
@@ -313,11 +331,15 @@ impl Engine {
 
     async fn run_account(
         &self,
-        account: &Account,
-        mut chunks: Vec<Chunk>,
+        plan: AccountPlan<'_>,
         bar: &ProgressBar,
         cancel: &CancellationToken,
     ) -> RunReport {
+        let AccountPlan {
+            account,
+            mut chunks,
+            catalogue,
+        } = plan;
         // Newest days first: if a quota runs out, the days users look at are in.
         chunks.sort_by(|a, b| b.end.cmp(&a.end).then(a.endpoint.cmp(&b.endpoint)));
         let settings = &self.settings;
@@ -396,6 +418,17 @@ impl Engine {
             );
             tracing::warn!("{line}");
             report.failures.push(line);
+        }
+        if let Some(mode) = catalogue {
+            let sweep = Sweep {
+                store: &self.store,
+                client: &client,
+                clock: &self.clock,
+                timezone: settings.timezone,
+                daily_calls: settings.catalogue_daily_calls,
+                mode,
+            };
+            report.absorb(sweep.run(cancel).await);
         }
         report
     }
@@ -534,6 +567,13 @@ impl Engine {
             tracing::warn!("could not record the end of the run: {e}");
         }
     }
+}
+
+/// One account's work in a run: its chunks, and whether to sweep its catalogue.
+struct AccountPlan<'a> {
+    account: &'a Account,
+    chunks: Vec<Chunk>,
+    catalogue: Option<SweepMode>,
 }
 
 enum ChunkOutcome {

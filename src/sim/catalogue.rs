@@ -309,12 +309,20 @@ pub fn catalogue(appid: &str, today: NaiveDate) -> Vec<PublishedItem> {
     let Some(yesterday) = today.pred_opt() else {
         return Vec::new();
     };
-    published_broadcasts(appid, yesterday)
+    let mut items: Vec<PublishedItem> = published_broadcasts(appid, yesterday)
         .iter()
         .rev()
         .filter(|(day, _)| *day <= yesterday)
         .filter_map(|(day, b)| published(appid, *day, b, today))
-        .collect()
+        .collect();
+    // Newest first by the latest update: an edited item comes back to the
+    // top, which is what lets a sync stop at the first page with nothing new.
+    items.sort_by(|a, b| {
+        b.update_time
+            .cmp(&a.update_time)
+            .then(b.create_time.cmp(&a.create_time))
+    });
+    items
 }
 
 fn news_json(n: &NewsItem) -> Value {
@@ -386,24 +394,13 @@ pub fn batchget(
             format!("invalid args hint: count must be 1..={MAX_COUNT}"),
         ));
     }
-    // Builds only the page's items (a sweep asks for many pages).
-    let Some(yesterday) = today.pred_opt() else {
-        return Err((INVALID_ARGS, "invalid args hint: no catalogue".into()));
-    };
-    let broadcasts = published_broadcasts(appid, yesterday);
-    let listed: Vec<_> = broadcasts
-        .iter()
-        .rev()
-        .filter(|(day, _)| *day <= yesterday)
-        .collect();
+    // The whole list is a few hundred items: built for each page, so that
+    // the order follows the latest updates as of `today`.
+    let listed = catalogue(appid, today);
     let total = listed.len();
     let from = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
     let to = from.saturating_add(count as usize).min(total);
-    let items: Vec<Value> = listed[from..to]
-        .iter()
-        .filter_map(|(day, b)| published(appid, *day, b, today))
-        .map(|item| item_json(&item))
-        .collect();
+    let items: Vec<Value> = listed[from..to].iter().map(item_json).collect();
     Ok(json!({
         "total_count": total,
         "item_count": items.len(),

@@ -95,6 +95,9 @@ pub fn tables_of(endpoint: Endpoint) -> &'static [&'static str] {
         Endpoint::ArticleRead => &["article_read_daily", "article_read_sources", "articles"],
         Endpoint::ArticleShare => &["article_share_daily", "articles"],
         Endpoint::BizSummary => &["biz_daily", "biz_read_sources"],
+        Endpoint::UserSummary => &["user_daily"],
+        Endpoint::UserCumulate => &["user_cumulate"],
+        Endpoint::Freepublish => &["published_articles"],
         Endpoint::ArticleTotalDetail => &[
             "article_detail",
             "article_detail_sources",
@@ -135,6 +138,24 @@ pub fn rows_to_tables(appid: &str, endpoint: Endpoint, rows: &Rows) -> Tables {
         .collect();
     let mut articles = ArticleRows::default();
     match rows {
+        // The oracle reads the follower items as the contract says: one row
+        // per item, the undocumented `user_source` of getusercumulate ignored.
+        Rows::Json(items) => {
+            let (table, columns): (&str, &[&str]) = match endpoint {
+                Endpoint::UserSummary => (
+                    "user_daily",
+                    &["ref_date", "user_source", "new_user", "cancel_user"],
+                ),
+                _ => ("user_cumulate", &["ref_date", "cumulate_user"]),
+            };
+            for item in items {
+                let mut row = base(appid);
+                for column in columns {
+                    row.insert((*column).to_string(), item[*column].clone());
+                }
+                t.entry(table).or_default().push(row);
+            }
+        }
         Rows::Summary(v) => {
             for r in v {
                 let mut row = base(appid);

@@ -1,10 +1,12 @@
 //! The SQLite database: opening it (WAL, busy timeout, migrations), writing one
 //! chunk per transaction, and the `fetches` ledger that planning reads.
 
+pub mod catalogue;
 pub mod ledger;
 mod rows;
 pub mod tables;
 
+pub use catalogue::CatalogueState;
 pub use ledger::{LedgerRow, RunOutcome};
 pub use rows::{Row, SqlValue};
 
@@ -126,14 +128,18 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The one connection, for a write.
+    async fn connection(&self) -> anyhow::Result<sqlx::pool::PoolConnection<Sqlite>> {
+        self.pool
+            .acquire()
+            .await
+            .context("cannot get a database connection")
+    }
+
     /// Stores one successful chunk in a single transaction: its data rows,
     /// its raw response and its ledger row. Stored whole or not at all.
     pub async fn write_chunk(&self, chunk: &ChunkWrite<'_>) -> anyhow::Result<()> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .context("cannot get a database connection")?;
+        let mut conn = self.connection().await?;
         let result = write_chunk_on(&mut conn, chunk).await;
         discard_if_failed(&mut conn, &result);
         result
@@ -141,11 +147,7 @@ impl Store {
 
     /// Records a failed chunk: only its ledger row, no data.
     pub async fn record_failure(&self, failure: &ChunkFailure<'_>) -> anyhow::Result<()> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .context("cannot get a database connection")?;
+        let mut conn = self.connection().await?;
         let result = record_failure_on(&mut conn, failure).await;
         discard_if_failed(&mut conn, &result);
         result
@@ -171,31 +173,7 @@ async fn write_chunk_on(
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .context("cannot start a transaction")?;
-        // Rows go in multi-row upserts, one table at a time, each table's rows
-        // in their original order (tables have no foreign keys between them, and
-        // within a table SQLite applies the rows of one statement in order).
-        // One statement per row cost a round trip to sqlx's database thread
-        // each, which dominated a full backfill.
-        for (table, rows) in rows_by_table(chunk.rows) {
-            let mut rest = rows.as_slice();
-            while !rest.is_empty() {
-                let (batch, after) = rest.split_at(batch_len(rest.len()));
-                rest = after;
-                let mut query = sqlx::query(AssertSqlSafe(upsert_for(table, batch.len())));
-                for value in batch.iter().flat_map(|row| &row.values) {
-                    query = match value {
-                        SqlValue::Null => query.bind(None::<i64>),
-                        SqlValue::Int(v) => query.bind(*v),
-                        SqlValue::Real(v) => query.bind(*v),
-                        SqlValue::Text(v) => query.bind(v.as_str()),
-                    };
-                }
-                query
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(|| format!("cannot write rows of {}", table.name))?;
-            }
-        }
+        upsert_rows(&mut tx, chunk.rows).await?;
         let fetched_at = rfc3339(chunk.fetched_at);
         sqlx::query(
             "INSERT INTO raw_responses (appid, endpoint, begin_date, end_date, fetched_at, body)
@@ -230,6 +208,36 @@ async fn write_chunk_on(
         )
         .await?;
         tx.commit().await.context("cannot commit the chunk")?;
+    }
+    Ok(())
+}
+
+/// Upserts `rows` on `conn` (inside the caller's transaction).
+async fn upsert_rows(conn: &mut sqlx::SqliteConnection, rows: &[Row]) -> anyhow::Result<()> {
+    // Rows go in multi-row upserts, one table at a time, each table's rows
+    // in their original order (tables have no foreign keys between them, and
+    // within a table SQLite applies the rows of one statement in order).
+    // One statement per row cost a round trip to sqlx's database thread
+    // each, which dominated a full backfill.
+    for (table, rows) in rows_by_table(rows) {
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let (batch, after) = rest.split_at(batch_len(rest.len()));
+            rest = after;
+            let mut query = sqlx::query(AssertSqlSafe(upsert_for(table, batch.len())));
+            for value in batch.iter().flat_map(|row| &row.values) {
+                query = match value {
+                    SqlValue::Null => query.bind(None::<i64>),
+                    SqlValue::Int(v) => query.bind(*v),
+                    SqlValue::Real(v) => query.bind(*v),
+                    SqlValue::Text(v) => query.bind(v.as_str()),
+                };
+            }
+            query
+                .execute(&mut *conn)
+                .await
+                .with_context(|| format!("cannot write rows of {}", table.name))?;
+        }
     }
     Ok(())
 }

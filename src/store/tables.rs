@@ -115,6 +115,7 @@ pub static ARTICLES: TableDef = TableDef {
         "url",
         "publish_date",
         "publish_type",
+        "url_key",
     ],
     merge: Merge::KeepNonNull,
 };
@@ -261,6 +262,43 @@ pub static ARTICLE_DETAIL_JUMPS: TableDef = TableDef {
     merge: Merge::Replace,
 };
 
+pub static USER_DAILY: TableDef = TableDef {
+    name: "user_daily",
+    keys: &["appid", "ref_date", "user_source"],
+    columns: &["new_user", "cancel_user"],
+    merge: Merge::Replace,
+};
+
+pub static USER_CUMULATE: TableDef = TableDef {
+    name: "user_cumulate",
+    keys: &["appid", "ref_date"],
+    columns: &["cumulate_user"],
+    merge: Merge::Replace,
+};
+
+pub static PUBLISHED_ARTICLES: TableDef = TableDef {
+    name: "published_articles",
+    keys: &["appid", "article_id", "idx"],
+    columns: &[
+        "title",
+        "author",
+        "digest",
+        "url",
+        "content_source_url",
+        "thumb_url",
+        "thumb_media_id",
+        "show_cover_pic",
+        "need_open_comment",
+        "only_fans_can_comment",
+        "is_deleted",
+        "update_time",
+        "create_time",
+        "url_key",
+    ],
+    // The catalogue's latest word wins: a deleted or edited article shows so.
+    merge: Merge::Replace,
+};
+
 /// Every data table, `articles` first.
 pub static ALL_TABLES: &[&TableDef] = &[
     &ARTICLES,
@@ -278,6 +316,9 @@ pub static ALL_TABLES: &[&TableDef] = &[
     &ARTICLE_DETAIL,
     &ARTICLE_DETAIL_SOURCES,
     &ARTICLE_DETAIL_JUMPS,
+    &USER_DAILY,
+    &USER_CUMULATE,
+    &PUBLISHED_ARTICLES,
 ];
 
 /// The upsert statement for `table`: insert, or on a key conflict update the

@@ -133,6 +133,43 @@ impl DatacubeClient {
     ) -> Result<FetchOk, FetchError> {
         self.validate(endpoint, begin, end)?;
         let what = format!("account {}, {endpoint} {begin}..{end}", self.appid);
+        let path = format!("/datacube/{}", endpoint.name());
+        let body = json!({ "begin_date": begin.to_string(), "end_date": end.to_string() });
+        self.call(endpoint, &path, &body, &what, cancel).await
+    }
+
+    /// Fetches one page of the published catalogue (`freepublish/batchget`),
+    /// newest first, with the same retry and errcode rules as the datacube.
+    pub async fn fetch_catalogue_page(
+        &self,
+        endpoint: Endpoint,
+        offset: u32,
+        count: u32,
+        cancel: &CancellationToken,
+    ) -> Result<FetchOk, FetchError> {
+        let what = format!("account {}, {endpoint} offset {offset}", self.appid);
+        let body = json!({ "offset": offset, "count": count, "no_content": 1 });
+        self.call(
+            endpoint,
+            "/cgi-bin/freepublish/batchget",
+            &body,
+            &what,
+            cancel,
+        )
+        .await
+    }
+
+    /// One POST of `body` to `path`, retried until success, a permanent
+    /// answer, `max_attempts` or cancellation. `endpoint` keys the in-run
+    /// stop after 45009 or 47009.
+    async fn call(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        body: &Value,
+        what: &str,
+        cancel: &CancellationToken,
+    ) -> Result<FetchOk, FetchError> {
         let mut attempts = 0u32;
         let mut token_refreshed = false;
         loop {
@@ -140,26 +177,20 @@ impl DatacubeClient {
                 return Err(self.fail(
                     FetchErrorKind::Cancelled,
                     None,
-                    &what,
+                    what,
                     "shutting down",
                     attempts,
                 ));
             }
             if let Some((errcode, why)) = self.stopped_reason(endpoint) {
-                return Err(self.fail(
-                    FetchErrorKind::NotSent,
-                    Some(errcode),
-                    &what,
-                    why,
-                    attempts,
-                ));
+                return Err(self.fail(FetchErrorKind::NotSent, Some(errcode), what, why, attempts));
             }
             attempts += 1;
             let answer = tokio::select! {
                 _ = cancel.cancelled() => {
-                    return Err(self.fail(FetchErrorKind::Cancelled, None, &what, "shutting down", attempts));
+                    return Err(self.fail(FetchErrorKind::Cancelled, None, what, "shutting down", attempts));
                 }
-                answer = self.try_once(endpoint, begin, end) => answer,
+                answer = self.try_once(path, body) => answer,
             };
             let (verdict, errcode, detail, token) = match answer {
                 Attempt::Ok(body, json) => {
@@ -194,7 +225,7 @@ impl DatacubeClient {
                         return Err(self.fail(
                             kind,
                             errcode,
-                            &what,
+                            what,
                             &format!("{detail} (gave up after {attempts} tries)"),
                             attempts,
                         ));
@@ -204,10 +235,10 @@ impl DatacubeClient {
                     } else {
                         self.backoff(attempts)
                     };
-                    tracing::debug!(appid = %self.appid, %endpoint, %begin, %end, attempts, wait_ms = wait.as_millis() as u64, "{detail}; retrying");
+                    tracing::debug!(appid = %self.appid, %endpoint, what, attempts, wait_ms = wait.as_millis() as u64, "{detail}; retrying");
                     tokio::select! {
                         _ = cancel.cancelled() => {
-                            return Err(self.fail(FetchErrorKind::Cancelled, None, &what, "shutting down", attempts));
+                            return Err(self.fail(FetchErrorKind::Cancelled, None, what, "shutting down", attempts));
                         }
                         _ = tokio::time::sleep(wait) => {}
                     }
@@ -217,7 +248,7 @@ impl DatacubeClient {
                         return Err(self.fail(
                             FetchErrorKind::Token,
                             errcode,
-                            &what,
+                            what,
                             &format!("{detail}, again after a token refresh"),
                             attempts,
                         ));
@@ -234,7 +265,7 @@ impl DatacubeClient {
                     return Err(self.fail(
                         FetchErrorKind::DailyQuota,
                         errcode,
-                        &what,
+                        what,
                         &detail,
                         attempts,
                     ));
@@ -243,7 +274,7 @@ impl DatacubeClient {
                     return Err(self.fail(
                         FetchErrorKind::NotReady,
                         errcode,
-                        &what,
+                        what,
                         &detail,
                         attempts,
                     ));
@@ -253,7 +284,7 @@ impl DatacubeClient {
                     return Err(self.fail(
                         FetchErrorKind::Offline,
                         errcode,
-                        &what,
+                        what,
                         &detail,
                         attempts,
                     ));
@@ -262,7 +293,7 @@ impl DatacubeClient {
                     return Err(self.fail(
                         FetchErrorKind::Permanent,
                         errcode,
-                        &what,
+                        what,
                         &detail,
                         attempts,
                     ));
@@ -294,18 +325,17 @@ impl DatacubeClient {
             .insert(endpoint, why);
     }
 
-    async fn try_once(&self, endpoint: Endpoint, begin: NaiveDate, end: NaiveDate) -> Attempt {
+    async fn try_once(&self, path: &str, body: &Value) -> Attempt {
         let token = match self.tokens.get().await {
             Ok(token) => token,
             Err(e) => return Attempt::TokenFailed(e),
         };
-        let url = format!("{}/datacube/{}", self.api_base, endpoint.name());
-        let body = json!({ "begin_date": begin.to_string(), "end_date": end.to_string() });
+        let url = format!("{}{path}", self.api_base);
         let sent = self
             .http
             .post(url)
             .query(&[("access_token", token.expose())])
-            .json(&body)
+            .json(body)
             .send()
             .await;
         let failed = |verdict, errcode, detail: String| Attempt::Failed {

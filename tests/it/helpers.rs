@@ -24,6 +24,11 @@ use wxcube::store::Store;
 pub const APPID: &str = "wxtest0000000001";
 pub const SECRET: &str = "TEST-APPSECRET-1f2e3d4c5b6a";
 
+/// The endpoints fetched by dates (all but the catalogue, which is paged).
+pub fn datacube() -> Vec<Endpoint> {
+    Endpoint::dated().collect()
+}
+
 /// A fixed "now": 2026-03-15 10:00 in China, so yesterday is 2026-03-14.
 pub fn fixed_now() -> DateTime<Utc> {
     "2026-03-15T02:00:00Z".parse().unwrap()
@@ -294,7 +299,8 @@ pub async fn assert_matches_truth(
     today: NaiveDate,
 ) {
     let mut expected: BTreeMap<&'static str, Vec<Map<String, Value>>> = BTreeMap::new();
-    for &endpoint in endpoints {
+    // The catalogue is paged, not dated: its tests compare it on their own.
+    for &endpoint in endpoints.iter().filter(|e| e.is_dated()) {
         for (table, rows) in truth(endpoint, d(from), d(to), today) {
             expected.entry(table).or_default().extend(rows);
         }
@@ -309,7 +315,7 @@ pub async fn assert_matches_truth(
                 .collect();
             let expected_ids: BTreeSet<&str> =
                 rows.iter().map(|r| r["msgid"].as_str().unwrap()).collect();
-            if endpoints.len() == Endpoint::ALL.len() {
+            if endpoints.len() == datacube().len() {
                 assert_eq!(
                     by_msgid.len(),
                     expected_ids.len(),

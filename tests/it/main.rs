@@ -8,6 +8,7 @@ mod client;
 mod current;
 mod daemon;
 mod docs;
+mod followers;
 mod ingest;
 mod parsing;
 mod resilience;

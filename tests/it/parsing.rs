@@ -255,3 +255,94 @@ fn msgid_split_handles_both_forms() {
     );
     assert_eq!(split_msgid("23423525"), ("23423525".to_string(), None));
 }
+
+#[test]
+fn usersummary_sample_gives_one_row_per_day_and_source() {
+    let n = run(
+        Endpoint::UserSummary,
+        "community__getusersummary_2021-09.json",
+        "2021-09-01",
+        "2021-09-02",
+    );
+    let rows = rows_of(&n, "user_daily");
+    assert_eq!(rows.len(), 8, "four sources on each of two days");
+    let first = rows[0];
+    assert_eq!(text(first, "ref_date").as_deref(), Some("2021-09-01"));
+    assert_eq!(int(first, "user_source"), Some(0));
+    assert_eq!(int(first, "new_user"), Some(3));
+    assert_eq!(int(first, "cancel_user"), Some(5));
+    let qr = rows
+        .iter()
+        .find(|r| {
+            int(r, "user_source") == Some(30)
+                && text(r, "ref_date").as_deref() == Some("2021-09-01")
+        })
+        .unwrap();
+    assert_eq!(int(qr, "new_user"), Some(149));
+    assert_eq!(n.is_delay, None);
+}
+
+#[test]
+fn usercumulate_sample_ignores_its_undocumented_user_source() {
+    let n = run(
+        Endpoint::UserCumulate,
+        "wego__getusercumulate_2018-03.json",
+        "2018-03-18",
+        "2018-03-20",
+    );
+    let rows = rows_of(&n, "user_cumulate");
+    let totals: Vec<_> = rows
+        .iter()
+        .map(|r| (text(r, "ref_date").unwrap(), int(r, "cumulate_user")))
+        .collect();
+    assert_eq!(
+        totals,
+        [
+            ("2018-03-18".to_string(), Some(5)),
+            ("2018-03-19".to_string(), Some(6)),
+            ("2018-03-20".to_string(), Some(6)),
+        ]
+    );
+    assert_eq!(rows[0].table.width(), 3, "appid, ref_date, cumulate_user");
+}
+
+#[test]
+fn freepublish_sample_gives_its_article_with_times_from_content() {
+    let page = wxcube::endpoint::catalogue::parse_page(
+        "wxtest",
+        &fixture("wxjava__freepublish_batchget_2021-10.json"),
+    )
+    .unwrap();
+    assert_eq!(page.total_count, Some(1));
+    assert_eq!(page.items.len(), 1);
+    let item = &page.items[0];
+    assert_eq!(
+        item.article_id,
+        "zjMKVd1g66BkEkpetwml4BOSzatuEYNY3TFhCc0kSIE"
+    );
+    // No item-level update_time: the content's.
+    assert_eq!(item.update_time, Some(1634976318));
+    assert_eq!(item.rows.len(), 1);
+    let row = &item.rows[0];
+    assert_eq!(int(row, "idx"), Some(1));
+    assert_eq!(text(row, "author").as_deref(), Some("dragon"));
+    assert_eq!(int(row, "create_time"), Some(1634976306));
+    assert_eq!(int(row, "is_deleted"), Some(0), "false is stored as 0");
+    assert_eq!(int(row, "show_cover_pic"), Some(1));
+    assert_eq!(int(row, "need_open_comment"), Some(1));
+    assert_eq!(int(row, "only_fans_can_comment"), Some(0));
+    assert_eq!(
+        text(row, "url").as_deref(),
+        Some("http://mp.weixin.qq.com/s?__biz=MzAwMTE2MzA1Mg==&mid=26501776710e5adb91#rd"),
+        "escaped slashes come back as /"
+    );
+    assert_eq!(
+        text(row, "content_source_url").as_deref(),
+        Some("https://github.com/Wechat-Group/WxJava")
+    );
+    // Without idx and sn the URL keys as itself, less scheme and fragment.
+    assert_eq!(
+        text(row, "url_key").as_deref(),
+        Some("mp.weixin.qq.com/s?__biz=MzAwMTE2MzA1Mg==&mid=26501776710e5adb91")
+    );
+}

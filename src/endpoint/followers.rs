@@ -1,0 +1,45 @@
+//! The follower series (data from 2014-12-01, not deprecated): new and
+//! cancelled followers per day and follow source, and the total. Once the
+//! legacy article endpoints are off, it is the only statistic with history
+//! back to 2014. docs/wechat-api.md describes both endpoints.
+
+use super::{DATACUBE_START, EndpointDef, Family, KeyField, Mapping, Refresh};
+use crate::store::tables;
+
+/// The facts both follower endpoints share.
+const FOLLOWERS: EndpointDef = EndpointDef {
+    name: "",
+    family: Family::Followers,
+    max_span_days: 7,
+    first_date: DATACUBE_START,
+    final_after_days: 7,
+    refresh: Refresh::Configured,
+    reports_delay: false,
+    tables: &[],
+    mapping: Mapping::Custom(|_, _| Ok(())),
+};
+
+/// Per day and follow source with activity: new and cancelled followers.
+/// Sources without activity are absent (absent means 0: no row); codes not
+/// yet documented are stored as they come.
+pub static USER_SUMMARY: EndpointDef = EndpointDef {
+    name: "getusersummary",
+    tables: &[&tables::USER_DAILY],
+    mapping: Mapping::OneRow {
+        table: &tables::USER_DAILY,
+        keys: &[KeyField::Int("user_source")],
+    },
+    ..FOLLOWERS
+};
+
+/// Per day: the total number of followers. The undocumented `user_source: 0`
+/// some rows carry is ignored.
+pub static USER_CUMULATE: EndpointDef = EndpointDef {
+    name: "getusercumulate",
+    tables: &[&tables::USER_CUMULATE],
+    mapping: Mapping::OneRow {
+        table: &tables::USER_CUMULATE,
+        keys: &[],
+    },
+    ..FOLLOWERS
+};
