@@ -83,7 +83,8 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
         from,
         to: latest,
         account: None,
-        endpoints: Vec::new(),
+        // Named, so that the catalogue is swept too.
+        endpoints: Endpoint::ALL.to_vec(),
         refetch: false,
         progress: std::io::stderr().is_terminal(),
     };
@@ -100,7 +101,7 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
         from,
         latest,
         days,
-        simulator.stats.datacube_requests(),
+        simulator.stats.log().len(),
     )
     .await?;
     print!("{summary}");
@@ -120,7 +121,8 @@ async fn summary(
     let mut out = String::new();
     writeln!(
         out,
-        "wxcube demo: {days} days ({from}..{latest}) of all ten endpoints, from the built-in simulator ({requests} requests), are in {database}\n"
+        "wxcube demo: {days} days ({from}..{latest}) of all {} endpoints and the published catalogue, from the built-in simulator ({requests} requests), are in {database}\n",
+        Endpoint::dated().count()
     )?;
     writeln!(out, "Rows per table:")?;
     for table in ALL_TABLES {
@@ -138,28 +140,39 @@ async fn summary(
         out,
         "\nExample query, reads per day over all channels (the last 7 days):\n  {query};\n"
     )?;
-    writeln!(
-        out,
-        "  {:<12} {:>8} {:>8} {:>8}",
-        "ref_date", "readers", "reads", "sharers"
-    )?;
-    for row in sqlx::query(query).fetch_all(store.pool()).await? {
-        let cell = |i: usize| {
-            row.get::<Option<i64>, _>(i)
-                .map_or("-".to_string(), |v| v.to_string())
-        };
-        writeln!(
-            out,
-            "  {:<12} {:>8} {:>8} {:>8}",
-            row.get::<String, _>(0),
-            cell(1),
-            cell(2),
-            cell(3)
-        )?;
-    }
+    write_rows(store, &mut out, query, &["readers", "reads", "sharers"]).await?;
+    let query = "SELECT ref_date, new_user, cancel_user, net_user, cumulate_user \
+                 FROM v_followers ORDER BY ref_date DESC LIMIT 7";
+    writeln!(out, "\nFollowers per day (the last 7 days):\n  {query};\n")?;
+    write_rows(store, &mut out, query, &["new", "cancel", "net", "total"]).await?;
     writeln!(
         out,
         "\nMore: sqlite3 {database} 'SELECT * FROM v_biz_reads_by_scene ORDER BY ref_date DESC LIMIT 8'"
     )?;
     Ok(out)
+}
+
+/// Writes the rows of `query` (a date, then integers) under `headers`.
+async fn write_rows(
+    store: &Store,
+    out: &mut String,
+    query: &'static str,
+    headers: &[&str],
+) -> anyhow::Result<()> {
+    write!(out, "  {:<12}", "ref_date")?;
+    for header in headers {
+        write!(out, " {header:>8}")?;
+    }
+    writeln!(out)?;
+    for row in sqlx::query(query).fetch_all(store.pool()).await? {
+        write!(out, "  {:<12}", row.get::<String, _>(0))?;
+        for i in 1..=headers.len() {
+            let cell = row
+                .get::<Option<i64>, _>(i)
+                .map_or("-".to_string(), |v| v.to_string());
+            write!(out, " {cell:>8}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }

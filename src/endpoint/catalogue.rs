@@ -24,8 +24,9 @@ pub static FREEPUBLISH: EndpointDef = EndpointDef {
     final_after_days: 0,
     refresh: Refresh::Configured,
     reports_delay: false,
-    tables: &[&tables::PUBLISHED_ARTICLES],
-    mapping: Mapping::Pages,
+    mapping: Mapping::Pages {
+        tables: &[&tables::PUBLISHED_ARTICLES],
+    },
 };
 
 /// One published item of a page: its id, its `update_time`, and the rows of

@@ -19,27 +19,33 @@ const CURRENT: EndpointDef = EndpointDef {
     final_after_days: 7,
     refresh: Refresh::Configured,
     reports_delay: true,
-    tables: &[],
-    mapping: Mapping::Custom(|_, _| Ok(())),
+    mapping: Mapping::Custom {
+        tables: &[],
+        map: |_, _| Ok(()),
+    },
 };
 
 /// Per article read that day: readers, and readers by scene.
 pub static ARTICLE_READ: EndpointDef = EndpointDef {
     name: "getarticleread",
-    tables: &[
-        &tables::ARTICLES,
-        &tables::ARTICLE_READ_DAILY,
-        &tables::ARTICLE_READ_SOURCES,
-    ],
-    mapping: Mapping::Custom(article_read),
+    mapping: Mapping::Custom {
+        tables: &[
+            &tables::ARTICLES,
+            &tables::ARTICLE_READ_DAILY,
+            &tables::ARTICLE_READ_SOURCES,
+        ],
+        map: article_read,
+    },
     ..CURRENT
 };
 
 /// Per article shared that day: sharers.
 pub static ARTICLE_SHARE: EndpointDef = EndpointDef {
     name: "getarticleshare",
-    tables: &[&tables::ARTICLES, &tables::ARTICLE_SHARE_DAILY],
-    mapping: Mapping::Custom(article_share),
+    mapping: Mapping::Custom {
+        tables: &[&tables::ARTICLES, &tables::ARTICLE_SHARE_DAILY],
+        map: article_share,
+    },
     ..CURRENT
 };
 
@@ -47,8 +53,10 @@ pub static ARTICLE_SHARE: EndpointDef = EndpointDef {
 pub static BIZ_SUMMARY: EndpointDef = EndpointDef {
     name: "getbizsummary",
     max_span_days: 30,
-    tables: &[&tables::BIZ_DAILY, &tables::BIZ_READ_SOURCES],
-    mapping: Mapping::Custom(biz_summary),
+    mapping: Mapping::Custom {
+        tables: &[&tables::BIZ_DAILY, &tables::BIZ_READ_SOURCES],
+        map: biz_summary,
+    },
     ..CURRENT
 };
 
@@ -58,13 +66,15 @@ pub static ARTICLE_TOTAL_DETAIL: EndpointDef = EndpointDef {
     name: "getarticletotaldetail",
     final_after_days: 30,
     refresh: Refresh::Days(30),
-    tables: &[
-        &tables::ARTICLES,
-        &tables::ARTICLE_DETAIL,
-        &tables::ARTICLE_DETAIL_SOURCES,
-        &tables::ARTICLE_DETAIL_JUMPS,
-    ],
-    mapping: Mapping::Custom(article_total_detail),
+    mapping: Mapping::Custom {
+        tables: &[
+            &tables::ARTICLES,
+            &tables::ARTICLE_DETAIL,
+            &tables::ARTICLE_DETAIL_SOURCES,
+            &tables::ARTICLE_DETAIL_JUMPS,
+        ],
+        map: article_total_detail,
+    },
     ..CURRENT
 };
 

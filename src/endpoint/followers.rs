@@ -15,8 +15,10 @@ const FOLLOWERS: EndpointDef = EndpointDef {
     final_after_days: 7,
     refresh: Refresh::Configured,
     reports_delay: false,
-    tables: &[],
-    mapping: Mapping::Custom(|_, _| Ok(())),
+    mapping: Mapping::Custom {
+        tables: &[],
+        map: |_, _| Ok(()),
+    },
 };
 
 /// Per day and follow source with activity: new and cancelled followers.
@@ -24,7 +26,6 @@ const FOLLOWERS: EndpointDef = EndpointDef {
 /// yet documented are stored as they come.
 pub static USER_SUMMARY: EndpointDef = EndpointDef {
     name: "getusersummary",
-    tables: &[&tables::USER_DAILY],
     mapping: Mapping::OneRow {
         table: &tables::USER_DAILY,
         keys: &[KeyField::Int("user_source")],
@@ -36,7 +37,6 @@ pub static USER_SUMMARY: EndpointDef = EndpointDef {
 /// some rows carry is ignored.
 pub static USER_CUMULATE: EndpointDef = EndpointDef {
     name: "getusercumulate",
-    tables: &[&tables::USER_CUMULATE],
     mapping: Mapping::OneRow {
         table: &tables::USER_CUMULATE,
         keys: &[],

@@ -18,23 +18,29 @@ const LEGACY: EndpointDef = EndpointDef {
     final_after_days: 7,
     refresh: Refresh::Configured,
     reports_delay: false,
-    tables: &[],
-    mapping: Mapping::Custom(|_, _| Ok(())),
+    mapping: Mapping::Custom {
+        tables: &[],
+        map: |_, _| Ok(()),
+    },
 };
 
 /// Per article and day: reads and shares of every article read that day.
 pub static ARTICLE_SUMMARY: EndpointDef = EndpointDef {
     name: "getarticlesummary",
-    tables: &[&tables::ARTICLES, &tables::ARTICLE_DAILY],
-    mapping: Mapping::Custom(article_summary),
+    mapping: Mapping::Custom {
+        tables: &[&tables::ARTICLES, &tables::ARTICLE_DAILY],
+        map: article_summary,
+    },
     ..LEGACY
 };
 
 /// Per article sent that day: cumulative totals for up to 7 days after.
 pub static ARTICLE_TOTAL: EndpointDef = EndpointDef {
     name: "getarticletotal",
-    tables: &[&tables::ARTICLES, &tables::ARTICLE_TOTAL],
-    mapping: Mapping::Custom(article_total),
+    mapping: Mapping::Custom {
+        tables: &[&tables::ARTICLES, &tables::ARTICLE_TOTAL],
+        map: article_total,
+    },
     ..LEGACY
 };
 
@@ -42,7 +48,6 @@ pub static ARTICLE_TOTAL: EndpointDef = EndpointDef {
 pub static USER_READ: EndpointDef = EndpointDef {
     name: "getuserread",
     max_span_days: 3,
-    tables: &[&tables::USER_READ_DAILY],
     mapping: Mapping::OneRow {
         table: &tables::USER_READ_DAILY,
         keys: &[KeyField::IntOr("user_source", ALL_SOURCES)],
@@ -53,7 +58,6 @@ pub static USER_READ: EndpointDef = EndpointDef {
 /// Per day, hour and channel: account-wide reads.
 pub static USER_READ_HOUR: EndpointDef = EndpointDef {
     name: "getuserreadhour",
-    tables: &[&tables::USER_READ_HOURLY],
     mapping: Mapping::OneRow {
         table: &tables::USER_READ_HOURLY,
         keys: &[KeyField::Hour, KeyField::IntOr("user_source", ALL_SOURCES)],
@@ -65,7 +69,6 @@ pub static USER_READ_HOUR: EndpointDef = EndpointDef {
 pub static USER_SHARE: EndpointDef = EndpointDef {
     name: "getusershare",
     max_span_days: 7,
-    tables: &[&tables::USER_SHARE_DAILY],
     mapping: Mapping::OneRow {
         table: &tables::USER_SHARE_DAILY,
         keys: &[KeyField::Int("share_scene")],
@@ -76,7 +79,6 @@ pub static USER_SHARE: EndpointDef = EndpointDef {
 /// Per day, hour and share scene: account-wide shares.
 pub static USER_SHARE_HOUR: EndpointDef = EndpointDef {
     name: "getusersharehour",
-    tables: &[&tables::USER_SHARE_HOURLY],
     mapping: Mapping::OneRow {
         table: &tables::USER_SHARE_HOURLY,
         keys: &[KeyField::Hour, KeyField::Int("share_scene")],

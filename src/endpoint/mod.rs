@@ -86,10 +86,15 @@ pub enum Mapping {
         table: &'static TableDef,
         keys: &'static [KeyField],
     },
-    /// Anything else: a function that pushes the item's rows.
-    Custom(fn(&Item<'_>, &mut Vec<crate::store::Row>) -> Result<(), ShapeError>),
+    /// Anything else: a function that pushes the item's rows into `tables`.
+    Custom {
+        tables: &'static [&'static TableDef],
+        map: fn(&Item<'_>, &mut Vec<crate::store::Row>) -> Result<(), ShapeError>,
+    },
     /// Not a datacube endpoint: paged, not dated; `catalogue` parses its pages.
-    Pages,
+    Pages {
+        tables: &'static [&'static TableDef],
+    },
 }
 
 /// A key column of a [`Mapping::OneRow`] row, besides `appid` and `ref_date`.
@@ -117,9 +122,17 @@ pub struct EndpointDef {
     pub refresh: Refresh,
     /// Whether answers carry `is_delay` (then a delayed chunk is not final).
     pub reports_delay: bool,
-    /// Every table the mapping writes (checked by the registry tests).
-    pub tables: &'static [&'static TableDef],
     pub mapping: Mapping,
+}
+
+impl EndpointDef {
+    /// Every table the endpoint writes.
+    pub fn tables(&'static self) -> &'static [&'static TableDef] {
+        match &self.mapping {
+            Mapping::OneRow { table, .. } => std::slice::from_ref(table),
+            Mapping::Custom { tables, .. } | Mapping::Pages { tables } => tables,
+        }
+    }
 }
 
 /// 2014-12-01: nothing before it is trustworthy.
@@ -226,7 +239,7 @@ impl Endpoint {
 
     /// Whether this is a datacube endpoint, fetched by dates (else by pages).
     pub fn is_dated(self) -> bool {
-        !matches!(self.def().mapping, Mapping::Pages)
+        !matches!(self.def().mapping, Mapping::Pages { .. })
     }
 
     /// The datacube endpoints, fetched by dates, in declaration order.
@@ -303,8 +316,8 @@ mod tests {
             let def = e.def();
             assert!(def.max_span_days >= 1, "{e}");
             assert!(def.first_date >= DATACUBE_START, "{e}");
-            assert!(!def.tables.is_empty(), "{e} fills no table");
-            for table in def.tables {
+            assert!(!def.tables().is_empty(), "{e} fills no table");
+            for table in def.tables() {
                 assert!(
                     ALL_TABLES.iter().any(|t| std::ptr::eq(*t, *table)),
                     "{e}: table {} is not in ALL_TABLES",
@@ -313,7 +326,6 @@ mod tests {
                 filled.insert(table.name);
             }
             if let Mapping::OneRow { table, keys } = &def.mapping {
-                assert!(def.tables.iter().any(|t| std::ptr::eq(*t, *table)), "{e}");
                 let named: Vec<&str> = keys
                     .iter()
                     .map(|k| match k {

@@ -50,6 +50,11 @@ pub fn normalize(
     end: NaiveDate,
     body: &Value,
 ) -> Result<Normalized, ShapeError> {
+    if !endpoint.is_dated() {
+        return Err(ShapeError(format!(
+            "{endpoint} is paged, not a datacube endpoint"
+        )));
+    }
     let top = body
         .as_object()
         .ok_or_else(|| ShapeError("the body is not a JSON object".into()))?;
@@ -87,12 +92,8 @@ pub fn normalize(
         item.ref_date = fmt_date(ref_date);
         match &def.mapping {
             Mapping::OneRow { table, keys } => out.rows.push(item.one_row(table, keys)?),
-            Mapping::Custom(map) => map(&item, &mut out.rows)?,
-            Mapping::Pages => {
-                return Err(ShapeError(format!(
-                    "{endpoint} is paged, not a datacube endpoint"
-                )));
-            }
+            Mapping::Custom { map, .. } => map(&item, &mut out.rows)?,
+            Mapping::Pages { .. } => unreachable!("checked before the loop"),
         }
     }
     Ok(out)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use wxcube::endpoint::Endpoint;
-use wxcube::ingest::{BackfillRequest, Engine};
+use wxcube::ingest::Engine;
 use wxcube::sim::SimOptions;
 use wxcube::store::Store;
 
@@ -35,19 +35,8 @@ async fn sync(engine: &Engine) -> wxcube::ingest::RunReport {
 }
 
 async fn backfill_catalogue(engine: &Engine) -> wxcube::ingest::RunReport {
-    let latest = engine.latest();
-    let request = BackfillRequest {
-        from: latest,
-        to: latest,
-        account: None,
-        endpoints: vec![Endpoint::Freepublish],
-        refetch: false,
-        progress: false,
-    };
-    engine
-        .backfill(&request, &CancellationToken::new())
-        .await
-        .unwrap()
+    let latest = engine.latest().to_string();
+    backfill(engine, &latest, &latest, &[Endpoint::Freepublish]).await
 }
 
 /// The catalogue rows the simulator holds on `today`, keyed for comparison.
@@ -359,4 +348,53 @@ async fn the_catalogue_join_finds_every_datacube_article_that_has_an_entry() {
             .iter()
             .all(|(_, author, id)| author.is_some() && id.is_some())
     );
+}
+
+/// The real binary syncs all thirteen (followers and catalogue included)
+/// through token expiry and a catalogue quota running out: nothing it prints,
+/// logs or stores holds the appsecret or a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_and_catalogue_never_leak_a_secret() {
+    let env = TestEnv::live().await;
+    env.set_faults(
+        "token_expire=0.1,busy=0.05,daily_quota_after=2,daily_quota_endpoint=freepublish,seed=5",
+    );
+    let vars = env.env();
+    let mut outputs = String::new();
+    for args in [
+        vec!["-v", "--log-format", "json", "sync"],
+        vec!["status"],
+        vec!["status", "--json"],
+        vec![
+            "-v",
+            "backfill",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-02",
+            "--endpoint",
+            "freepublish",
+        ],
+    ] {
+        let out = run_wxcube(&vars, env.dir.path(), &args);
+        outputs.push_str(&text(&out));
+    }
+    assert!(
+        outputs.contains("freepublish"),
+        "the catalogue ran:\n{outputs}"
+    );
+    assert!(
+        outputs.contains("45009"),
+        "the catalogue's quota ran out:\n{outputs}"
+    );
+    let store = Store::open(&env.db_path().display().to_string())
+        .await
+        .unwrap();
+    assert!(count(&store, "user_daily").await > 0);
+    assert!(count(&store, "published_articles").await > 0);
+    let mut secrets = vec![SECRET.to_string()];
+    secrets.extend(env.sim.stats.issued_tokens());
+    assert!(secrets.len() > 1, "tokens were issued");
+    assert_no_secrets(&outputs, &secrets, "output");
+    assert_no_secrets(&all_database_text(&store).await, &secrets, "the database");
 }
