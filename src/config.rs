@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
+use config::ValueKind;
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::{self, Deserialize, Deserializer, Error as _};
+use serde::de::{Deserialize, Deserializer, Error as _};
 use toml::de::{DeTable, DeValue};
 
 use crate::clock::parse_date;
@@ -720,98 +721,52 @@ struct Secret(SecretString);
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        match Val::deserialize(d)? {
-            Val::Str(s) => Ok(Secret(SecretString::from(s))),
+        match config::Value::deserialize(d)?.kind {
+            ValueKind::String(s) => Ok(Secret(SecretString::from(s))),
             _ => Err(D::Error::custom("expected a string")),
         }
     }
 }
 
-/// A value as `config` holds it, reduced to what the checks need: their messages
-/// name the type found, never the value (it might be a secret on the wrong line).
-/// Deserialized by its actual type, unlike `config`'s own conversions, which would
-/// round `1.5` or turn `3` into `"3"`.
-enum Val {
-    Int(i128),
-    Str(String),
-    List(Vec<Val>),
-    /// Another type, by its TOML name.
-    Other(&'static str),
+/// The checks' view of a value as `config` holds it: by its actual type, unlike
+/// `config`'s own conversions (which would round `1.5` or turn `3` into `"3"`),
+/// and naming in messages the type found, never the value (it might be a secret on
+/// the wrong line).
+trait Checked: Sized {
+    fn wrong(&self, expected: &str) -> String;
+    fn text(self) -> Result<String, String>;
+    /// An integer within `min..=max`; from the environment, its text.
+    fn number(self, min: u64, max: u64) -> Result<u64, String>;
 }
 
-impl<'de> Deserialize<'de> for Val {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Val, D::Error> {
-        struct Visitor;
-        impl<'de> de::Visitor<'de> for Visitor {
-            type Value = Val;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a value")
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Val, E> {
-                Ok(Val::Int(v.into()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Val, E> {
-                Ok(Val::Int(v.into()))
-            }
-            fn visit_i128<E>(self, v: i128) -> Result<Val, E> {
-                Ok(Val::Int(v))
-            }
-            fn visit_u128<E>(self, v: u128) -> Result<Val, E> {
-                Ok(i128::try_from(v).map_or(Val::Other("integer"), Val::Int))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Val, E> {
-                Ok(Val::Str(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Val, E> {
-                Ok(Val::Str(v))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Val, E> {
-                Ok(Val::Other("boolean"))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Val, E> {
-                Ok(Val::Other("float"))
-            }
-            fn visit_unit<E>(self) -> Result<Val, E> {
-                Ok(Val::Other("nothing"))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Val, A::Error> {
-                Ok(Val::Other("table"))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Val::List(items))
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-impl Val {
+impl Checked for ValueKind {
     fn wrong(&self, expected: &str) -> String {
         let found = match self {
-            Val::Int(_) => "integer",
-            Val::Str(_) => "string",
-            Val::List(_) => "array",
-            Val::Other(name) => name,
+            ValueKind::String(_) => "string",
+            ValueKind::Array(_) => "array",
+            ValueKind::Table(_) => "table",
+            ValueKind::Boolean(_) => "boolean",
+            ValueKind::Float(_) => "float",
+            ValueKind::Nil => "nothing",
+            _ => "integer",
         };
         format!("expected {expected}, found {found}")
     }
 
     fn text(self) -> Result<String, String> {
         match self {
-            Val::Str(s) => Ok(s),
+            ValueKind::String(s) => Ok(s),
             other => Err(other.wrong("a string")),
         }
     }
 
-    /// An integer within `min..=max`; from the environment, its text.
     fn number(self, min: u64, max: u64) -> Result<u64, String> {
         let n = match self {
-            Val::Int(n) => n,
-            Val::Str(s) => (s.trim().parse::<i128>())
+            ValueKind::I64(n) => i128::from(n),
+            ValueKind::U64(n) => i128::from(n),
+            ValueKind::I128(n) => n,
+            ValueKind::U128(n) => i128::try_from(n).unwrap_or(i128::MAX),
+            ValueKind::String(s) => (s.trim().parse::<i128>())
                 .map_err(|_| format!("expected a whole number, found {:?}", s.trim()))?,
             other => return Err(other.wrong("an integer")),
         };
@@ -825,9 +780,9 @@ impl Val {
 /// Runs a check on the value; `config` puts the key before its message.
 fn check<'de, D: Deserializer<'de>, T>(
     d: D,
-    f: impl FnOnce(Val) -> Result<T, String>,
+    f: impl FnOnce(ValueKind) -> Result<T, String>,
 ) -> Result<T, D::Error> {
-    f(Val::deserialize(d)?).map_err(D::Error::custom)
+    f(config::Value::deserialize(d)?.kind).map_err(D::Error::custom)
 }
 
 fn ranged<'de, D: Deserializer<'de>, T: TryFrom<u64>, const MIN: u64, const MAX: u64>(
@@ -896,10 +851,10 @@ fn token_mode<'de, D: Deserializer<'de>>(d: D) -> Result<TokenMode, D::Error> {
 fn endpoints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Endpoint>, D::Error> {
     check(d, |v| {
         let names: Vec<String> = match v {
-            Val::List(items) => items
+            ValueKind::Array(items) => items
                 .into_iter()
-                .map(|item| match item {
-                    Val::Str(s) => Ok(s),
+                .map(|item| match item.kind {
+                    ValueKind::String(s) => Ok(s),
                     other => Err(other.wrong("a list of strings")),
                 })
                 .collect::<Result<_, _>>()?,
@@ -924,7 +879,7 @@ fn endpoints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Endpoint>, D::Error>
 /// a date-time is refused.
 fn start_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
     check(d, |v| match v {
-        Val::Str(s) => parse_date(&s).map(Some),
+        ValueKind::String(s) => parse_date(&s).map(Some),
         other => Err(other.wrong("a date \"YYYY-MM-DD\"")),
     })
 }
