@@ -451,8 +451,17 @@ const ACCOUNT_KEYS: [&str; 5] = ["appid", "secret", "secret_file", "name", "star
 /// Upper bound of the day counts, far beyond any real use (a century).
 const MAX_DAYS: u64 = 36_500;
 
-/// `config` turns a TOML date-time into text, which a string key would then take.
-const NO_DATETIME: &str = "expected a string or a number, found datetime";
+/// Values `config` would mangle: a date-time becomes text (which a string key would
+/// then take); an integer beyond 64 bits fails there without naming its key.
+fn unsupported(value: &DeValue<'_>) -> Option<String> {
+    match value {
+        DeValue::Datetime(_) => Some("expected a string or a number, found datetime".into()),
+        DeValue::Integer(i) if i64::from_str_radix(i.as_str(), i.radix()).is_err() => {
+            Some("integer out of range".into())
+        }
+        _ => None,
+    }
+}
 
 /// The environment variable of a top-level key.
 fn env_var(key: &str) -> String {
@@ -498,8 +507,8 @@ impl FileIndex {
                 return Err(
                     index.error(name, format!("unknown key (known keys: {known}, accounts)"))
                 );
-            } else if let DeValue::Datetime(_) = value.get_ref() {
-                return Err(index.error(name, NO_DATETIME.to_owned()));
+            } else if let Some(message) = unsupported(value.get_ref()) {
+                return Err(index.error(name, message));
             }
         }
         Ok(index)
@@ -536,9 +545,10 @@ impl FileIndex {
                         format!("unknown key (known keys of an account: {known})"),
                     ));
                 }
-                let date = key.get_ref() == "start_date";
-                if let (DeValue::Datetime(_), false) = (value.get_ref(), date) {
-                    return Err(self.error(&name, NO_DATETIME.to_owned()));
+                let date = matches!(value.get_ref(), DeValue::Datetime(_));
+                let date = date && key.get_ref() == "start_date";
+                if let Some(message) = unsupported(value.get_ref()).filter(|_| !date) {
+                    return Err(self.error(&name, message));
                 }
             }
         }
@@ -1981,6 +1991,26 @@ start_date = 2024-02-29
         let msg = error_of(load_text(&text, &[], Need::Credentials));
         assert_mentions(&msg, &["not valid TOML", "line 4", "column"]);
         assert!(!msg.contains("secret ="), "{msg}");
+    }
+
+    #[test]
+    fn values_config_would_mangle_are_errors_naming_the_key() {
+        for (text, key, part) in [
+            (
+                "refresh_days = 99999999999999999999",
+                "`refresh_days`",
+                "out of range",
+            ),
+            ("database = 2024-01-01", "`database`", "datetime"),
+            (
+                "[[accounts]]\nappid = \"wxa\"\nname = 2024-01-01T00:00:00",
+                "`accounts[0].name`",
+                "datetime",
+            ),
+        ] {
+            let msg = error_of(load_text(text, &[], Need::NoCredentials));
+            assert_mentions(&msg, &[key, part, "line"]);
+        }
     }
 
     fn example_path() -> PathBuf {
