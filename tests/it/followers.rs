@@ -178,12 +178,14 @@ async fn a_first_catalogue_sweep_keeps_to_the_daily_budget_and_resumes_the_next_
         "the catalogue must take several days at 4 calls a day"
     );
     let mut days = 0;
+    let mut calls_per_day = Vec::new();
     loop {
         env.sim.stats.reset();
         let report = sync(&engine).await;
         assert_eq!(report.exit_code(), 0, "{:?}", report.failures);
         let calls = env.sim.stats.requests_for(Endpoint::Freepublish);
         assert!(calls <= 4, "{calls} calls on day {days}");
+        calls_per_day.push(calls);
         days += 1;
         let complete = scalar(&engine.store, "SELECT sweep_complete FROM catalogue_state").await;
         if complete == 1 {
@@ -195,6 +197,7 @@ async fn a_first_catalogue_sweep_keeps_to_the_daily_budget_and_resumes_the_next_
     // Every day but the last spent the whole budget; nothing was read twice
     // beyond the head page of each later day.
     assert!(days >= pages.div_ceil(4), "{days} days for {pages} pages");
+    eprintln!("catalogue: {total} items, {pages} pages, calls per day {calls_per_day:?}");
     assert_catalogue_exact(&engine.store, manual.today()).await;
     let statuses = wxcube::status::collect(&engine.settings, &engine.store, &manual.clock(), None)
         .await
