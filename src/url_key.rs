@@ -1,4 +1,4 @@
-//! An article's identity taken from its URL (SPEC section 8), the same
+//! An article's identity taken from its URL (docs/schema.md, `url_key`), the same
 //! function for the datacube `articles` and the catalogue's
 //! `published_articles`, so that the two meet on (appid, url_key).
 
@@ -51,7 +51,11 @@ pub fn url_key(url: &str) -> String {
 /// Drops `http://`, `https://` (any case) or a scheme-relative `//`.
 fn strip_scheme(url: &str) -> &str {
     for scheme in ["https://", "http://", "//"] {
-        if url.len() >= scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get`, not indexing: the URL may start with a multi-byte character.
+        if url
+            .get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+        {
             return &url[scheme.len()..];
         }
     }
@@ -64,6 +68,23 @@ mod tests {
 
     const KEY: &str =
         "mp.weixin.qq.com/s?__biz=Mz0123456789==&mid=2247401230&idx=2&sn=0a1b2c3d4e5f6789";
+
+    #[test]
+    fn any_text_keys_without_a_panic() {
+        for text in [
+            "一",
+            "一二三四五六七八",
+            "h一",
+            "ht一tps://x",
+            "",
+            "//",
+            "?",
+            "#",
+        ] {
+            let _ = url_key(text);
+        }
+        assert_eq!(url_key("一二三"), "一二三");
+    }
 
     #[test]
     fn datacube_url_shape_keys_to_the_four_parameters() {

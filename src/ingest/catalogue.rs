@@ -198,8 +198,11 @@ impl Sweep<'_> {
                 Some(_) => {}
             }
         }
-        let total = page.total_count.unwrap_or(0).max(0) as u32;
-        read.at_end = page.items.is_empty() || offset + read.items >= total;
+        // The end: an empty or short page, or `total_count` reached.
+        read.at_end = read.items < PAGE_SIZE
+            || page
+                .total_count
+                .is_some_and(|total| i64::from(offset + read.items) >= total);
         state.total_count = page.total_count;
         if read.at_end {
             // The list was read to its end: from the head, or by the sweep.
