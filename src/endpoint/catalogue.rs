@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::normalize::{ShapeError, objects};
-use super::{DATACUBE_START, EndpointDef, Family, Mapping, Refresh};
+use super::{DEFAULTS, EndpointDef, Family, Mapping};
 use crate::json::{as_bool, as_int, as_text};
 use crate::store::Row;
 use crate::store::tables;
@@ -19,14 +19,12 @@ pub const PAGE_SIZE: u32 = 20;
 pub static FREEPUBLISH: EndpointDef = EndpointDef {
     name: "freepublish",
     family: Family::Catalogue,
-    max_span_days: 1,
-    first_date: DATACUBE_START,
+    // No days: nothing becomes final; the sweep keeps it current.
     final_after_days: 0,
-    refresh: Refresh::Configured,
-    reports_delay: false,
     mapping: Mapping::Pages {
         tables: &[&tables::PUBLISHED_ARTICLES],
     },
+    ..DEFAULTS
 };
 
 /// One published item of a page: its id, its `update_time`, and the rows of

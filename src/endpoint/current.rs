@@ -2,7 +2,7 @@
 //! `is_delay`). docs/wechat-api.md describes each.
 
 use super::normalize::{Item, ShapeError, object, objects, set_floats, set_ints};
-use super::{CURRENT_START, EndpointDef, Family, Mapping, Refresh};
+use super::{CURRENT_START, DEFAULTS, EndpointDef, Family, Mapping, Refresh};
 use crate::clock::fmt_date;
 use crate::json::{as_float, as_int};
 use crate::store::Row;
@@ -12,17 +12,10 @@ use crate::store::tables::{
 
 /// The facts every current endpoint shares; each declaration overrides the rest.
 const CURRENT: EndpointDef = EndpointDef {
-    name: "",
     family: Family::Current,
-    max_span_days: 1,
     first_date: CURRENT_START,
-    final_after_days: 7,
-    refresh: Refresh::Configured,
     reports_delay: true,
-    mapping: Mapping::Custom {
-        tables: &[],
-        map: |_, _| Ok(()),
-    },
+    ..DEFAULTS
 };
 
 /// Per article read that day: readers, and readers by scene.

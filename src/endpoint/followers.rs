@@ -3,22 +3,14 @@
 //! legacy article endpoints are off, it is the only statistic with history
 //! back to 2014. docs/wechat-api.md describes both endpoints.
 
-use super::{DATACUBE_START, EndpointDef, Family, KeyField, Mapping, Refresh};
+use super::{DEFAULTS, EndpointDef, Family, KeyField, Mapping};
 use crate::store::tables;
 
 /// The facts both follower endpoints share.
 const FOLLOWERS: EndpointDef = EndpointDef {
-    name: "",
     family: Family::Followers,
     max_span_days: 7,
-    first_date: DATACUBE_START,
-    final_after_days: 7,
-    refresh: Refresh::Configured,
-    reports_delay: false,
-    mapping: Mapping::Custom {
-        tables: &[],
-        map: |_, _| Ok(()),
-    },
+    ..DEFAULTS
 };
 
 /// Per day and follow source with activity: new and cancelled followers.

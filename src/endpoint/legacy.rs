@@ -2,7 +2,7 @@
 //! switching off (47009). docs/wechat-api.md describes each.
 
 use super::normalize::{Item, ShapeError, objects, set_ints};
-use super::{DATACUBE_START, EndpointDef, Family, KeyField, Mapping, Refresh};
+use super::{DEFAULTS, EndpointDef, Family, KeyField, Mapping};
 use crate::store::Row;
 use crate::store::tables::{self, READ_COUNTERS, TOTAL_SOURCE_COUNTERS};
 
@@ -11,17 +11,8 @@ pub const ALL_SOURCES: i64 = 99_999_999;
 
 /// The facts every legacy endpoint shares; each declaration overrides the rest.
 const LEGACY: EndpointDef = EndpointDef {
-    name: "",
     family: Family::Legacy,
-    max_span_days: 1,
-    first_date: DATACUBE_START,
-    final_after_days: 7,
-    refresh: Refresh::Configured,
-    reports_delay: false,
-    mapping: Mapping::Custom {
-        tables: &[],
-        map: |_, _| Ok(()),
-    },
+    ..DEFAULTS
 };
 
 /// Per article and day: reads and shares of every article read that day.

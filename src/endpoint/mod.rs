@@ -135,6 +135,22 @@ impl EndpointDef {
     }
 }
 
+/// What most endpoints share; each family's declarations start from it
+/// (`..DEFAULTS`) and say only how they differ.
+const DEFAULTS: EndpointDef = EndpointDef {
+    name: "",
+    family: Family::Legacy,
+    max_span_days: 1,
+    first_date: DATACUBE_START,
+    final_after_days: 7,
+    refresh: Refresh::Configured,
+    reports_delay: false,
+    mapping: Mapping::Custom {
+        tables: &[],
+        map: |_, _| Ok(()),
+    },
+};
+
 /// 2014-12-01: nothing before it is trustworthy.
 pub const DATACUBE_START: NaiveDate = date(2014, 12, 1);
 /// 2025-11-01: the first day of the current endpoints.
