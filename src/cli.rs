@@ -142,14 +142,7 @@ pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Daemon => commands::daemon::run(&overrides, clock).await,
         Command::Sync { account, wait } => {
-            commands::with_engine(
-                &overrides,
-                clock,
-                "sync",
-                wait,
-                |engine, cancel| async move { engine.sync(account.as_deref(), &cancel).await },
-            )
-            .await
+            commands::sync::run(&overrides, clock, account, wait).await
         }
         Command::Backfill {
             from,
@@ -167,14 +160,7 @@ pub async fn run(cli: Cli) -> u8 {
                 refetch,
                 progress: std::io::stderr().is_terminal(),
             };
-            commands::with_engine(
-                &overrides,
-                clock,
-                "backfill",
-                wait,
-                |engine, cancel| async move { engine.backfill(&request, &cancel).await },
-            )
-            .await
+            commands::backfill::run(&overrides, clock, request, wait).await
         }
         Command::Status { account, json } => {
             commands::status::run(&overrides, clock, account.as_deref(), json).await

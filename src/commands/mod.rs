@@ -2,11 +2,13 @@
 //! configuration, taking the lock, opening the database, reporting a run.
 //! Each returns its exit code (`crate::exit`).
 
+pub mod backfill;
 pub mod daemon;
 pub mod demo;
 pub mod migrate;
 pub mod simulate;
 pub mod status;
+pub mod sync;
 
 use std::sync::Arc;
 
