@@ -92,7 +92,44 @@ impl Store {
             .run(&pool)
             .await
             .with_context(|| format!("cannot apply migrations to {}", path.display()))?;
-        Ok(Store { pool, path })
+        let store = Store { pool, path };
+        store.fill_url_keys().await?;
+        Ok(store)
+    }
+
+    /// Gives `url_key` to articles stored before it existed (migration 0003),
+    /// so that `v_article_catalogue` finds them without a re-fetch. The key is
+    /// computed by `crate::url_key`, which SQL cannot do. Once done, a no-op.
+    async fn fill_url_keys(&self) -> anyhow::Result<()> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT appid, msgid, url FROM articles WHERE url_key IS NULL AND url IS NOT NULL AND url <> ''",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("cannot read articles without url_key")?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
+        for (appid, msgid, url) in &rows {
+            sqlx::query("UPDATE articles SET url_key = ? WHERE appid = ? AND msgid = ?")
+                .bind(crate::url_key::url_key(url))
+                .bind(appid)
+                .bind(msgid)
+                .execute(&mut *tx)
+                .await
+                .context("cannot fill url_key")?;
+        }
+        tx.commit().await.context("cannot commit url_key")?;
+        tracing::info!(
+            articles = rows.len(),
+            "url_key filled for articles stored before it existed"
+        );
+        Ok(())
     }
 
     /// The database file.

@@ -401,3 +401,34 @@ async fn followers_and_catalogue_never_leak_a_secret() {
     assert_no_secrets(&outputs, &secrets, "output");
     assert_no_secrets(&all_database_text(&store).await, &secrets, "the database");
 }
+
+/// Articles stored before `url_key` existed get it when the database is next
+/// opened, so that the catalogue join finds them without a re-fetch.
+#[tokio::test]
+async fn articles_stored_before_url_key_existed_get_it_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db").display().to_string();
+    let url = "http://mp.weixin.qq.com/s?__biz=MzA==&mid=2247400010&idx=1&sn=abc&chksm=1#rd";
+    {
+        let store = Store::open(&path).await.unwrap();
+        // As a database upgraded from before migration 0003 holds it.
+        sqlx::query(
+            "INSERT INTO articles (appid, msgid, url, url_key) VALUES (?, '2247400010_1', ?, NULL)",
+        )
+        .bind(APPID)
+        .bind(url)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+    }
+    let store = Store::open(&path).await.unwrap();
+    let key: Option<String> = sqlx::query_scalar("SELECT url_key FROM articles")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        key.as_deref(),
+        Some("mp.weixin.qq.com/s?__biz=MzA==&mid=2247400010&idx=1&sn=abc")
+    );
+}
