@@ -388,3 +388,24 @@ fn readme_errcode_parser_reads_lists_and_skips_words() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("4500l"), "{problems:?}");
 }
+
+/// The docs name every endpoint wxcube declares: a new declaration without
+/// its documentation fails here.
+#[test]
+fn the_docs_and_the_example_configuration_name_every_endpoint() {
+    let api = repo_file("docs/wechat-api.md");
+    let readme = repo_file("README.md");
+    let example = repo_file("config/wxcube.example.toml");
+    for endpoint in wxcube::endpoint::Endpoint::ALL {
+        let name = endpoint.name();
+        assert!(
+            api.contains(name),
+            "docs/wechat-api.md does not describe {name}"
+        );
+        assert!(readme.contains(name), "README.md does not mention {name}");
+        assert!(
+            example.contains(&format!("\"{name}\"")),
+            "config/wxcube.example.toml does not list {name}"
+        );
+    }
+}
