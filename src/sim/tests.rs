@@ -5,7 +5,7 @@ use super::truth;
 use super::*;
 use crate::clock::days;
 
-fn d(s: &str) -> NaiveDate {
+pub(super) fn d(s: &str) -> NaiveDate {
     parse_date(s).unwrap()
 }
 
@@ -53,7 +53,7 @@ fn opts(faults: &str) -> SimOptions {
     }
 }
 
-async fn start(o: SimOptions) -> Simulator {
+pub(super) async fn start(o: SimOptions) -> Simulator {
     Simulator::start("127.0.0.1:0".parse().unwrap(), o)
         .await
         .unwrap()
@@ -66,7 +66,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn stable_as(
+pub(super) async fn stable_as(
     c: &reqwest::Client,
     sim: &Simulator,
     appid: &str,
@@ -138,7 +138,7 @@ async fn call(
     r.json().await.unwrap()
 }
 
-fn errcode(v: &Value) -> i64 {
+pub(super) fn errcode(v: &Value) -> i64 {
     v.get("errcode").and_then(Value::as_i64).unwrap_or(0)
 }
 

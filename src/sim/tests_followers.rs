@@ -7,13 +7,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::catalogue::{self, Placement};
 use super::followers::{self, DOCUMENTED_SOURCES};
+use super::tests::{d, errcode, stable_as, start};
 use super::*;
 use crate::clock::{days, fmt_date};
 use crate::url_key::url_key;
-
-fn d(s: &str) -> NaiveDate {
-    parse_date(s).unwrap()
-}
 
 const TODAY: &str = "2026-03-20";
 const APPID: &str = "wxfollowtest0001";
@@ -495,22 +492,8 @@ fn published_articles_oracle_follows_the_wire() {
 // ---------------------------------------------------------------------------
 // Over HTTP
 
-async fn start(o: SimOptions) -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().unwrap(), o)
-        .await
-        .unwrap()
-}
-
 async fn token_for(c: &reqwest::Client, sim: &Simulator, appid: &str) -> String {
-    let v: Value = c
-        .post(format!("{}/cgi-bin/stable_token", sim.base_url()))
-        .json(&json!({"grant_type": "client_credential", "appid": appid, "secret": "s"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = stable_as(c, sim, appid, "s", false).await;
     v["access_token"].as_str().unwrap().to_string()
 }
 
@@ -524,10 +507,6 @@ async fn batchget(c: &reqwest::Client, sim: &Simulator, token: &str, body: &str)
         .unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-fn errcode(v: &Value) -> i64 {
-    v.get("errcode").and_then(Value::as_i64).unwrap_or(0)
 }
 
 #[tokio::test]

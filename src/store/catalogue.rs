@@ -88,21 +88,28 @@ impl Store {
         appid: &str,
         article_ids: &[&str],
     ) -> anyhow::Result<HashMap<String, Option<i64>>> {
-        let mut out = HashMap::new();
+        if article_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // One query per page rather than one per item; only placeholders are
+        // formatted into the SQL, the ids are bound.
+        let sql = format!(
+            "SELECT article_id, MAX(update_time) FROM published_articles
+             WHERE appid = ? AND article_id IN ({}) GROUP BY article_id",
+            vec!["?"; article_ids.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(appid);
         for id in article_ids {
-            let row = sqlx::query(
-                "SELECT MAX(update_time) FROM published_articles
-                 WHERE appid = ? AND article_id = ? GROUP BY article_id",
-            )
-            .bind(appid)
-            .bind(*id)
-            .fetch_optional(self.pool())
+            query = query.bind(*id);
+        }
+        let rows = query
+            .fetch_all(self.pool())
             .await
             .context("cannot read the stored catalogue")?;
-            if let Some(row) = row {
-                out.insert((*id).to_string(), row.get(0));
-            }
-        }
+        let out = rows
+            .iter()
+            .map(|row| (row.get::<String, _>(0), row.get::<Option<i64>, _>(1)))
+            .collect();
         Ok(out)
     }
 
