@@ -25,8 +25,8 @@ use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use tables::{ALL_TABLES, TableDef};
 
-/// The migrations in `migrations/`, embedded at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The SQLite migrations in `migrations/sqlite/`, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// An open wxcube database.
 #[derive(Clone)]
