@@ -41,9 +41,17 @@ pub async fn run(
     clock: Clock,
     cancel: CancellationToken,
 ) -> Result<(), DaemonError> {
+    // SQLite: one daemon per database file, and each sync under the file's
+    // writer lock. PostgreSQL: any number of daemons; each sync takes the
+    // accounts no other process is working on (`AccountBusy::Skip`).
     let writer_lock = store::lock_path(&settings.database)?;
-    let daemon_lock_path = PathBuf::from(format!("{}.daemon", writer_lock.display()));
-    let _daemon_lock = DbLock::try_acquire(&daemon_lock_path, "daemon")?;
+    let _daemon_lock = match &writer_lock {
+        Some(path) => {
+            let daemon_lock_path = PathBuf::from(format!("{}.daemon", path.display()));
+            Some(DbLock::try_acquire(&daemon_lock_path, "daemon")?)
+        }
+        None => None,
+    };
     let store = Store::open(&settings.database).await?;
     let engine = Engine::new(settings.clone(), store.clone(), clock)?;
 
@@ -82,14 +90,14 @@ pub async fn run(
         .start()
         .await
         .context("cannot start the scheduler")?;
-    tracing::info!(schedule = %settings.schedule, timezone = %settings.timezone, database = %store.path().display(), "daemon started");
+    tracing::info!(schedule = %settings.schedule, timezone = %settings.timezone, database = %store.location(), "daemon started");
     notify(&[sd_notify::NotifyState::Ready]);
 
     // Catch-up at start: the ledger knows what is missing after downtime.
     let mut reason = "catch-up at start";
     loop {
         busy.store(true, Ordering::SeqCst);
-        sync_once(&engine, &writer_lock, reason, &cancel).await;
+        sync_once(&engine, writer_lock.as_deref(), reason, &cancel).await;
         busy.store(false, Ordering::SeqCst);
         if cancel.is_cancelled() {
             break;
@@ -116,21 +124,26 @@ pub async fn run(
 /// tick (or the next start) retries what is missing.
 async fn sync_once(
     engine: &Engine,
-    lock_path: &std::path::Path,
+    lock_path: Option<&std::path::Path>,
     reason: &str,
     cancel: &CancellationToken,
 ) {
-    let lock = DbLock::acquire_waiting(lock_path, "daemon sync", cancel, |holder| {
-        tracing::warn!(%holder, "waiting for the database lock before the {reason} sync");
-    })
-    .await;
-    let _lock = match lock {
-        Ok(Some(lock)) => lock,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!("sync skipped: {e}");
-            return;
+    let _lock = match lock_path {
+        Some(path) => {
+            let lock = DbLock::acquire_waiting(path, "daemon sync", cancel, |holder| {
+                tracing::warn!(%holder, "waiting for the database lock before the {reason} sync");
+            })
+            .await;
+            match lock {
+                Ok(Some(lock)) => Some(lock),
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!("sync skipped: {e}");
+                    return;
+                }
+            }
         }
+        None => None,
     };
     tracing::info!("{reason} sync starting");
     match engine.sync(None, cancel).await {

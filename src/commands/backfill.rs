@@ -4,6 +4,7 @@
 use super::with_engine;
 use crate::clock::Clock;
 use crate::config::CliOverrides;
+use crate::ingest::AccountBusy;
 use crate::ingest::BackfillRequest;
 
 /// Runs the command; returns its exit code.
@@ -18,6 +19,12 @@ pub async fn run(
         clock,
         "backfill",
         wait,
+        // On PostgreSQL, an account another process is working on.
+        if wait {
+            AccountBusy::Wait
+        } else {
+            AccountBusy::Fail
+        },
         |engine, cancel| async move { engine.backfill(&request, &cancel).await },
     )
     .await

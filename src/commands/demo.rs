@@ -7,7 +7,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use sqlx::Row as _;
 use tokio_util::sync::CancellationToken;
 
 use super::report_outcome;
@@ -19,7 +18,7 @@ use crate::exit::{EXIT_FAILURES, EXIT_LOCKED, EXIT_USAGE};
 use crate::ingest::{BackfillRequest, Engine};
 use crate::lock::DbLock;
 use crate::sim::{SimOptions, Simulator};
-use crate::store::{self, Store, tables::ALL_TABLES};
+use crate::store::{self, Store};
 
 /// The demo database when `--database` is not given.
 pub const DEMO_DATABASE: &str = "wxcube-demo.db";
@@ -67,13 +66,15 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
         name: Some("Demo account".to_string()),
         start_date: None,
     }];
-    let lock = DbLock::try_acquire(&store::lock_path(database)?, "demo");
-    let _lock = match lock {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("wxcube: demo: {e}");
-            return Ok(EXIT_LOCKED);
-        }
+    let _lock = match store::lock_path(database)? {
+        Some(path) => match DbLock::try_acquire(&path, "demo") {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                eprintln!("wxcube: demo: {e}");
+                return Ok(EXIT_LOCKED);
+            }
+        },
+        None => None,
     };
     let store = Store::open(database).await?;
     let engine = Engine::new(Arc::new(settings), store.clone(), clock)?;
@@ -125,14 +126,8 @@ async fn summary(
         Endpoint::dated().count()
     )?;
     writeln!(out, "Rows per table:")?;
-    for table in ALL_TABLES {
-        // Table names come from our own static list, never from input.
-        let sql = format!("SELECT COUNT(*) FROM {}", table.name);
-        let count: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_one(store.pool())
-            .await?
-            .get(0);
-        writeln!(out, "  {:<24} {count:>8}", table.name)?;
+    for (table, count) in store.table_counts().await? {
+        writeln!(out, "  {table:<24} {count:>8}")?;
     }
     let query = "SELECT ref_date, int_page_read_user, int_page_read_count, share_user \
                  FROM v_reads_by_channel WHERE user_source = 99999999 ORDER BY ref_date DESC LIMIT 7";
@@ -164,12 +159,10 @@ async fn write_rows(
         write!(out, " {header:>8}")?;
     }
     writeln!(out)?;
-    for row in sqlx::query(query).fetch_all(store.pool()).await? {
-        write!(out, "  {:<12}", row.get::<String, _>(0))?;
-        for i in 1..=headers.len() {
-            let cell = row
-                .get::<Option<i64>, _>(i)
-                .map_or("-".to_string(), |v| v.to_string());
+    for (date, values) in store.dated_counters(query, headers.len()).await? {
+        write!(out, "  {date:<12}")?;
+        for value in values {
+            let cell = value.map_or("-".to_string(), |v| v.to_string());
             write!(out, " {cell:>8}")?;
         }
         writeln!(out)?;

@@ -12,7 +12,7 @@ pub async fn run(overrides: &CliOverrides) -> u8 {
     };
     match open_store(&settings.database).await {
         Ok(store) => {
-            eprintln!("wxcube: migrations applied to {}", store.path().display());
+            eprintln!("wxcube: migrations applied to {}", store.location());
             store.close().await;
             EXIT_OK
         }

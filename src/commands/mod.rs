@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{self, CliOverrides, Need, Settings};
 use crate::exit::{EXIT_FAILURES, EXIT_LOCKED, EXIT_OK, EXIT_USAGE};
-use crate::ingest::{Engine, RunError, RunReport};
+use crate::ingest::{AccountBusy, Engine, RunError, RunReport};
 use crate::lock::{DbLock, LockError};
 use crate::shutdown;
 use crate::store::{self, Store};
@@ -46,6 +46,7 @@ pub async fn with_engine<F, Fut>(
     clock: Clock,
     command: &str,
     wait: bool,
+    busy: AccountBusy,
     body: F,
 ) -> u8
 where
@@ -68,7 +69,7 @@ where
         Err(code) => return code,
     };
     let engine = match Engine::new(settings, store.clone(), clock) {
-        Ok(e) => e,
+        Ok(e) => e.when_busy(busy),
         Err(e) => {
             eprintln!("wxcube: error: {e:#}");
             return EXIT_FAILURES;
@@ -81,6 +82,11 @@ where
         Err(RunError::Usage(message)) => {
             eprintln!("wxcube: {command}: {message}");
             EXIT_USAGE
+        }
+        Err(RunError::Locked(message)) => {
+            eprintln!("wxcube: {command}: {message}");
+            eprintln!("wxcube: hint: wait for it to finish, or pass --wait to queue behind it");
+            EXIT_LOCKED
         }
         Err(RunError::Other(e)) => {
             eprintln!("wxcube: {command}: error: {e:#}");
@@ -112,17 +118,29 @@ pub fn report_outcome(command: &str, report: &RunReport) -> u8 {
     report.exit_code() as u8
 }
 
-/// Takes the writer lock: fails with exit 3 when held, or waits with `--wait`.
+/// What `take_lock` holds.
+pub enum Held {
+    /// The SQLite database's lock file.
+    File(DbLock),
+    /// Nothing: on PostgreSQL each account is locked by the run itself.
+    PerAccount,
+}
+
+/// Takes the writer lock of a SQLite database: fails with exit 3 when held,
+/// or waits with `--wait` (`Ok(None)`: shutdown while waiting).
 pub async fn take_lock(
     database: &str,
     command: &str,
     wait: bool,
     cancel: &CancellationToken,
-) -> Result<Option<DbLock>, u8> {
+) -> Result<Option<Held>, u8> {
     let path = store::lock_path(database).map_err(|e| {
         eprintln!("wxcube: error: {e:#}");
         EXIT_USAGE
     })?;
+    let Some(path) = path else {
+        return Ok(Some(Held::PerAccount));
+    };
     let result = if wait {
         DbLock::acquire_waiting(&path, command, cancel, |holder| {
             eprintln!("wxcube: waiting for the database lock held by {holder}");
@@ -131,14 +149,16 @@ pub async fn take_lock(
     } else {
         DbLock::try_acquire(&path, command).map(Some)
     };
-    result.map_err(|e| match e {
-        // Name the database, not only its lock file: that is what the user configured.
-        LockError::Io { .. } => {
-            eprintln!("wxcube: error: cannot use database {database}: {e}");
-            EXIT_FAILURES
-        }
-        LockError::Held { .. } => lock_error(&e),
-    })
+    result
+        .map(|lock| lock.map(Held::File))
+        .map_err(|e| match e {
+            // Name the database, not only its lock file: that is what the user configured.
+            LockError::Io { .. } => {
+                eprintln!("wxcube: error: cannot use database {database}: {e}");
+                EXIT_FAILURES
+            }
+            LockError::Held { .. } => lock_error(&e),
+        })
 }
 
 pub fn lock_error(e: &LockError) -> u8 {

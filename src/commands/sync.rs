@@ -4,6 +4,7 @@
 use super::with_engine;
 use crate::clock::Clock;
 use crate::config::CliOverrides;
+use crate::ingest::AccountBusy;
 
 /// Runs the command; returns its exit code.
 pub async fn run(
@@ -17,6 +18,12 @@ pub async fn run(
         clock,
         "sync",
         wait,
+        // On PostgreSQL, an account another process is working on.
+        if wait {
+            AccountBusy::Wait
+        } else {
+            AccountBusy::Skip
+        },
         |engine, cancel| async move { engine.sync(account.as_deref(), &cancel).await },
     )
     .await

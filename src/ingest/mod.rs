@@ -5,4 +5,4 @@ pub mod catalogue;
 pub mod plan;
 pub mod run;
 
-pub use run::{BackfillRequest, Engine, RunError, RunReport};
+pub use run::{AccountBusy, BackfillRequest, Engine, RunError, RunReport};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::NaiveDate;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -17,7 +18,9 @@ use super::plan::{self, Chunk, SyncWindow};
 use crate::clock::Clock;
 use crate::config::{Account, Settings};
 use crate::endpoint::{Endpoint, Family, normalize};
-use crate::store::{ChunkFailure, ChunkWrite, RunOutcome, Store, rfc3339};
+use crate::store::{
+    AccountLock, ChunkFailure, ChunkWrite, Committed, LockAttempt, RunOutcome, Store, rfc3339,
+};
 use crate::wechat::{DatacubeClient, FetchError, FetchErrorKind, RetryPolicy, TokenManager};
 
 /// Everything a run needs: settings, database, clock and one HTTP client.
@@ -27,6 +30,19 @@ pub struct Engine {
     pub store: Store,
     pub clock: Clock,
     http: reqwest::Client,
+    busy: AccountBusy,
+}
+
+/// What a run does with an account that another wxcube process is working
+/// on (PostgreSQL, where several processes may share one database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountBusy {
+    /// Leave it to the other process, with a log line (sync, daemon).
+    Skip,
+    /// Refuse the run, naming the holder (backfill: exit 3).
+    Fail,
+    /// Wait until the other process is done (`--wait`).
+    Wait,
 }
 
 /// Why a run could not start (exit 2: nothing was fetched).
@@ -35,6 +51,9 @@ pub enum RunError {
     /// Bad input: unknown account, empty range, and the like.
     #[error("{0}")]
     Usage(String),
+    /// Another wxcube process holds an account (exit 3).
+    #[error("{0}")]
+    Locked(String),
     /// The database or something else outside the input failed.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -106,7 +125,51 @@ impl Engine {
             store,
             clock,
             http,
+            busy: AccountBusy::Skip,
         })
+    }
+
+    /// Sets what the runs of this engine do with an account another process holds.
+    pub fn when_busy(mut self, busy: AccountBusy) -> Engine {
+        self.busy = busy;
+        self
+    }
+
+    /// Takes `account` for this process, as `self.busy` says: `None` when it
+    /// is skipped (held elsewhere, or shutdown while waiting).
+    async fn lock_account(
+        &self,
+        appid: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Option<AccountLock>, RunError> {
+        let mut waiting = false;
+        loop {
+            let holder = match self.store.try_lock_account(appid).await? {
+                LockAttempt::Acquired(lock) => return Ok(Some(lock)),
+                LockAttempt::Held { holder } => holder,
+            };
+            match self.busy {
+                AccountBusy::Skip => {
+                    tracing::info!(account = %appid, %holder, "skipping the account: another wxcube is processing it");
+                    return Ok(None);
+                }
+                AccountBusy::Fail => {
+                    return Err(RunError::Locked(format!(
+                        "account {appid} is being processed by another wxcube ({holder})"
+                    )));
+                }
+                AccountBusy::Wait => {
+                    if !waiting {
+                        tracing::warn!(account = %appid, %holder, "waiting for another wxcube to finish the account");
+                        waiting = true;
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(None),
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Yesterday in the configured timezone: the latest day WeChat can answer for.
@@ -137,6 +200,9 @@ impl Engine {
         let today = self.clock.today(self.settings.timezone);
         let mut plans = Vec::new();
         for account in accounts {
+            let Some(lock) = self.lock_account(&account.appid, cancel).await? else {
+                continue;
+            };
             let window = SyncWindow {
                 latest,
                 refresh_days: self.settings.refresh_days,
@@ -169,6 +235,7 @@ impl Engine {
                 account,
                 chunks,
                 catalogue,
+                lock,
             });
         }
         self.execute("sync", plans, false, cancel).await
@@ -241,8 +308,21 @@ impl Engine {
         let now = self.clock.now();
         let today = self.clock.today(self.settings.timezone);
         let mut quota_skipped: Vec<(String, usize)> = Vec::new();
+        let mut locks = Vec::new();
+        for account in &accounts {
+            match self.lock_account(&account.appid, cancel).await {
+                Ok(Some(lock)) => locks.push((*account, lock)),
+                Ok(None) => {}
+                Err(e) => {
+                    for (_, lock) in locks {
+                        lock.release().await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
         let mut plans = Vec::new();
-        for account in accounts {
+        for (account, lock) in locks {
             let mut chunks = Vec::new();
             for &(endpoint, from, to) in &ranges {
                 let ledger = self.store.ledger(&account.appid, endpoint.name()).await?;
@@ -268,6 +348,7 @@ impl Engine {
                 account,
                 chunks,
                 catalogue,
+                lock,
             });
         }
         let mut report = self
@@ -339,6 +420,7 @@ impl Engine {
             account,
             mut chunks,
             catalogue,
+            lock,
         } = plan;
         // Newest days first: if a quota runs out, the days users look at are in.
         chunks.sort_by(|a, b| b.end.cmp(&a.end).then(a.endpoint.cmp(&b.endpoint)));
@@ -371,11 +453,10 @@ impl Engine {
         let mut outcomes = futures::stream::iter(chunks)
             .map(|chunk| {
                 // Each chunk in flight is a task of its own, so that the
-                // runtime's workers share the parsing and normalising, and the
-                // write of one chunk (which holds the only database connection)
-                // never waits behind another chunk's parsing on the thread that
-                // polls this loop. Dropping the run aborts them, as it dropped
-                // the futures before.
+                // runtime's workers share the parsing and normalising. A
+                // chunk's task ends when its rows are handed to the writer,
+                // so the next fetch never waits for a commit. Dropping the
+                // run aborts them, as it dropped the futures before.
                 let (engine, client, cancel) = (self.clone(), client.clone(), cancel.clone());
                 let task = AbortOnDropHandle::new(tokio::spawn(async move {
                     engine.run_chunk(&client, chunk, &cancel).await
@@ -391,23 +472,24 @@ impl Engine {
                 }
             })
             .buffer_unordered(settings.concurrency.max(1));
-        while let Some(outcome) = outcomes.next().await {
-            bar.inc(1);
-            match outcome {
-                ChunkOutcome::Stored { rows, attempts } => {
-                    report.chunks_ok += 1;
-                    report.rows += rows as u64;
-                    report.requests += u64::from(attempts);
-                }
-                ChunkOutcome::Failed { message, attempts } => {
-                    report.chunks_failed += 1;
-                    report.requests += u64::from(attempts);
-                    report.failures.push(message);
-                }
-                ChunkOutcome::NotSent => report.chunks_not_sent += 1,
-                ChunkOutcome::Cancelled { attempts } => {
-                    report.cancelled = true;
-                    report.requests += u64::from(attempts);
+        // Writes handed to the writer, counted when their group commits.
+        let mut commits = FuturesUnordered::new();
+        let mut fetching = true;
+        while fetching || !commits.is_empty() {
+            tokio::select! {
+                outcome = outcomes.next(), if fetching => match outcome {
+                    Some(outcome) => {
+                        if let Some((pending, committed)) = report.count(outcome) {
+                            commits.push(await_commit(pending, committed));
+                        } else {
+                            bar.inc(1);
+                        }
+                    }
+                    None => fetching = false,
+                },
+                Some((pending, result)) = commits.next() => {
+                    report.count_commit(&account.appid, pending, result);
+                    bar.inc(1);
                 }
             }
         }
@@ -430,6 +512,7 @@ impl Engine {
             };
             report.absorb(sweep.run(cancel).await);
         }
+        lock.release().await;
         report
     }
 
@@ -472,35 +555,32 @@ impl Engine {
                 "dropped rows whose ref_date lies outside the requested dates");
         }
         let data_rows = normalized.data_rows();
+        let delayed = normalized.is_delay.unwrap_or(false);
         let write = ChunkWrite {
-            appid,
+            appid: appid.to_owned(),
             endpoint: endpoint.name(),
             begin,
             end,
-            rows: &normalized.rows,
             data_rows,
-            body: &ok.body,
-            attempts: ok.attempts,
             is_delay: normalized.is_delay,
+            rows: normalized.rows,
+            body: ok.body,
+            attempts: ok.attempts,
             fetched_at,
         };
-        if let Err(e) = self.store.write_chunk(&write).await {
-            let message = format!("account {appid}, {chunk}: could not store the chunk: {e:#}");
-            tracing::error!("{message}");
-            return ChunkOutcome::Failed {
-                message,
+        let committed = self.store.submit_chunk(write).await;
+        ChunkOutcome::Submitted(
+            Pending {
+                chunk,
+                kind: PendingKind::Stored {
+                    rows: data_rows,
+                    delayed,
+                    started,
+                },
                 attempts: ok.attempts,
-            };
-        }
-        tracing::info!(
-            account = %appid, %endpoint, %begin, %end, rows = data_rows, attempts = ok.attempts,
-            delayed = normalized.is_delay.unwrap_or(false),
-            ms = started.elapsed().as_millis() as u64, "stored"
-        );
-        ChunkOutcome::Stored {
-            rows: data_rows,
-            attempts: ok.attempts,
-        }
+            },
+            committed,
+        )
     }
 
     async fn chunk_failed(
@@ -527,22 +607,26 @@ impl Engine {
         } = chunk;
         tracing::warn!(account = %appid, %endpoint, %begin, %end, errcode = error.errcode, attempts = error.attempts, "failed: {error}");
         let failure = ChunkFailure {
-            appid,
+            appid: appid.to_owned(),
             endpoint: endpoint.name(),
             begin,
             end,
             errcode: error.errcode,
-            message: &error.message,
+            message: error.message.clone(),
             attempts: error.attempts,
             fetched_at: at,
         };
-        if let Err(e) = self.store.record_failure(&failure).await {
-            tracing::error!(account = %appid, %endpoint, %begin, %end, "could not record the failure in the ledger: {e:#}");
-        }
-        ChunkOutcome::Failed {
-            message: error.to_string(),
-            attempts: error.attempts,
-        }
+        let committed = self.store.submit_failure(failure).await;
+        ChunkOutcome::Submitted(
+            Pending {
+                chunk,
+                kind: PendingKind::Failed {
+                    message: error.to_string(),
+                },
+                attempts: error.attempts,
+            },
+            committed,
+        )
     }
 
     async fn start_run(&self, command: &str) -> anyhow::Result<i64> {
@@ -574,13 +658,109 @@ struct AccountPlan<'a> {
     account: &'a Account,
     chunks: Vec<Chunk>,
     catalogue: Option<SweepMode>,
+    /// This process's hold on the account, released when its work is done.
+    lock: AccountLock,
 }
 
+/// How a chunk's task ended.
 enum ChunkOutcome {
-    Stored { rows: usize, attempts: u32 },
-    Failed { message: String, attempts: u32 },
+    /// Handed to the writer: it counts once its group commits.
+    Submitted(Pending, Committed),
     NotSent,
-    Cancelled { attempts: u32 },
+    Cancelled {
+        attempts: u32,
+    },
+}
+
+/// A chunk whose write (its rows, or its failure's ledger row) waits for a commit.
+struct Pending {
+    chunk: Chunk,
+    kind: PendingKind,
+    attempts: u32,
+}
+
+enum PendingKind {
+    Stored {
+        rows: usize,
+        delayed: bool,
+        started: Instant,
+    },
+    /// The chunk failed; only its ledger row is waiting.
+    Failed { message: String },
+}
+
+/// Resolves with the commit's result (one function, so that every
+/// waiting write has the same future type).
+async fn await_commit(pending: Pending, committed: Committed) -> (Pending, anyhow::Result<()>) {
+    (pending, committed.wait().await)
+}
+
+impl RunReport {
+    /// Counts a chunk's task's outcome; a write waiting for its commit is
+    /// handed back to be counted by `count_commit`.
+    fn count(&mut self, outcome: ChunkOutcome) -> Option<(Pending, Committed)> {
+        match outcome {
+            ChunkOutcome::Submitted(pending, committed) => {
+                self.requests += u64::from(pending.attempts);
+                Some((pending, committed))
+            }
+            ChunkOutcome::NotSent => {
+                self.chunks_not_sent += 1;
+                None
+            }
+            ChunkOutcome::Cancelled { attempts } => {
+                self.cancelled = true;
+                self.requests += u64::from(attempts);
+                None
+            }
+        }
+    }
+
+    /// Counts a write once the group holding it has committed (or not): a
+    /// chunk is stored, in the report and the logs, only then.
+    fn count_commit(&mut self, appid: &str, pending: Pending, result: anyhow::Result<()>) {
+        let Pending {
+            chunk,
+            kind,
+            attempts,
+            ..
+        } = pending;
+        let Chunk {
+            endpoint,
+            begin,
+            end,
+        } = chunk;
+        match (kind, result) {
+            (
+                PendingKind::Stored {
+                    rows,
+                    delayed,
+                    started,
+                },
+                Ok(()),
+            ) => {
+                tracing::info!(
+                    account = %appid, %endpoint, %begin, %end, rows, attempts, delayed,
+                    ms = started.elapsed().as_millis() as u64, "stored"
+                );
+                self.chunks_ok += 1;
+                self.rows += rows as u64;
+            }
+            (PendingKind::Stored { .. }, Err(e)) => {
+                let message = format!("account {appid}, {chunk}: could not store the chunk: {e:#}");
+                tracing::error!("{message}");
+                self.chunks_failed += 1;
+                self.failures.push(message);
+            }
+            (PendingKind::Failed { message }, result) => {
+                if let Err(e) = result {
+                    tracing::error!(account = %appid, %endpoint, %begin, %end, "could not record the failure in the ledger: {e:#}");
+                }
+                self.chunks_failed += 1;
+                self.failures.push(message);
+            }
+        }
+    }
 }
 
 fn progress_bar(show: bool, total: u64) -> ProgressBar {

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row as _;
+use sqlx::AssertSqlSafe;
 
-use super::{Row, Store, rfc3339};
+use super::db::{Conn, on_conn, on_pool};
+use super::{Row, Store, Timestamp, rfc3339};
 
 /// Where an account's catalogue sweep stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,35 +51,44 @@ impl CatalogueState {
     }
 }
 
+/// A `catalogue_state` row as both databases return it.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    calls_date: Option<NaiveDate>,
+    calls: i64,
+    next_offset: i64,
+    sweep_complete: i64,
+    total_count: Option<i64>,
+    last_call_at: Option<Timestamp>,
+    last_errcode: Option<i64>,
+    last_error: Option<String>,
+    quota_spent_date: Option<NaiveDate>,
+}
+
 impl Store {
     /// The catalogue state of `appid` (the default before its first call).
     pub async fn catalogue_state(&self, appid: &str) -> anyhow::Result<CatalogueState> {
-        let row = sqlx::query(
+        let sql =
             "SELECT calls_date, calls, next_offset, sweep_complete, total_count, last_call_at,
                     last_errcode, last_error, quota_spent_date
-             FROM catalogue_state WHERE appid = ?",
-        )
-        .bind(appid)
-        .fetch_optional(self.pool())
-        .await
+             FROM catalogue_state WHERE appid = $1";
+        let row: Option<StateRow> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sql).bind(appid).fetch_optional(pool).await
+        })
         .context("cannot read the catalogue state")?;
         let Some(row) = row else {
             return Ok(CatalogueState::default());
         };
-        let date = |name: &str| -> Option<NaiveDate> {
-            row.get::<Option<String>, _>(name)
-                .and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok())
-        };
         Ok(CatalogueState {
-            calls_date: date("calls_date"),
-            calls: row.get::<i64, _>("calls").max(0) as u32,
-            next_offset: row.get::<i64, _>("next_offset").max(0) as u32,
-            sweep_complete: row.get::<i64, _>("sweep_complete") != 0,
-            total_count: row.get("total_count"),
-            last_call_at: row.get("last_call_at"),
-            last_errcode: row.get("last_errcode"),
-            last_error: row.get("last_error"),
-            quota_spent_date: date("quota_spent_date"),
+            calls_date: row.calls_date,
+            calls: row.calls.max(0) as u32,
+            next_offset: row.next_offset.max(0) as u32,
+            sweep_complete: row.sweep_complete != 0,
+            total_count: row.total_count,
+            last_call_at: row.last_call_at.map(|t| rfc3339(t.0)),
+            last_errcode: row.last_errcode,
+            last_error: row.last_error,
+            quota_spent_date: row.quota_spent_date,
         })
     }
 
@@ -93,24 +103,23 @@ impl Store {
         }
         // One query per page rather than one per item; only placeholders are
         // formatted into the SQL, the ids are bound.
+        let placeholders: Vec<String> = (2..article_ids.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect();
         let sql = format!(
             "SELECT article_id, MAX(update_time) FROM published_articles
-             WHERE appid = ? AND article_id IN ({}) GROUP BY article_id",
-            vec!["?"; article_ids.len()].join(", ")
+             WHERE appid = $1 AND article_id IN ({}) GROUP BY article_id",
+            placeholders.join(", ")
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(appid);
-        for id in article_ids {
-            query = query.bind(*id);
-        }
-        let rows = query
-            .fetch_all(self.pool())
-            .await
-            .context("cannot read the stored catalogue")?;
-        let out = rows
-            .iter()
-            .map(|row| (row.get::<String, _>(0), row.get::<Option<i64>, _>(1)))
-            .collect();
-        Ok(out)
+        let rows: Vec<(String, Option<i64>)> = on_pool!(&self.db, pool => {
+            let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(appid);
+            for id in article_ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await
+        })
+        .context("cannot read the stored catalogue")?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Stores one page's rows and the state it leaves, in one transaction.
@@ -120,19 +129,21 @@ impl Store {
         rows: &[Row],
         state: &CatalogueState,
     ) -> anyhow::Result<()> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.db.acquire().await?;
         let result = async {
-            let mut tx = sqlx::Connection::begin(&mut *conn)
+            conn.run("BEGIN")
                 .await
                 .context("cannot start a transaction")?;
-            super::upsert_rows(&mut tx, rows).await?;
-            save_state(&mut tx, appid, state).await?;
-            tx.commit()
+            super::writer::upsert_rows(&mut conn, &self.upserts, rows).await?;
+            save_state(&mut conn, appid, state).await?;
+            conn.run("COMMIT")
                 .await
                 .context("cannot commit the catalogue page")
         }
         .await;
-        super::discard_if_failed(&mut conn, &result);
+        if result.is_err() {
+            conn.discard();
+        }
         result
     }
 
@@ -142,50 +153,56 @@ impl Store {
         appid: &str,
         state: &CatalogueState,
     ) -> anyhow::Result<()> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.db.acquire().await?;
         let result = save_state(&mut conn, appid, state).await;
-        super::discard_if_failed(&mut conn, &result);
+        if result.is_err() {
+            conn.discard();
+        }
         result
     }
 
     /// Published articles stored for `appid`.
     pub async fn catalogue_articles(&self, appid: &str) -> anyhow::Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM published_articles WHERE appid = ?")
-            .bind(appid)
-            .fetch_one(self.pool())
-            .await
-            .context("cannot count the stored catalogue")?;
-        Ok(row.get(0))
+        let sql = "SELECT COUNT(*) FROM published_articles WHERE appid = $1";
+        let (count,): (i64,) = on_pool!(&self.db, pool => {
+            sqlx::query_as(sql).bind(appid).fetch_one(pool).await
+        })
+        .context("cannot count the stored catalogue")?;
+        Ok(count)
     }
 }
 
-async fn save_state(
-    tx: &mut sqlx::SqliteConnection,
-    appid: &str,
-    state: &CatalogueState,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO catalogue_state (appid, calls_date, calls, next_offset, sweep_complete,
-             total_count, last_call_at, last_errcode, last_error, quota_spent_date)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (appid) DO UPDATE SET calls_date = excluded.calls_date,
-             calls = excluded.calls, next_offset = excluded.next_offset,
-             sweep_complete = excluded.sweep_complete, total_count = excluded.total_count,
-             last_call_at = excluded.last_call_at, last_errcode = excluded.last_errcode,
-             last_error = excluded.last_error, quota_spent_date = excluded.quota_spent_date",
-    )
-    .bind(appid)
-    .bind(state.calls_date.map(|d| d.to_string()))
-    .bind(i64::from(state.calls))
-    .bind(i64::from(state.next_offset))
-    .bind(i64::from(state.sweep_complete))
-    .bind(state.total_count)
-    .bind(state.last_call_at.as_deref())
-    .bind(state.last_errcode)
-    .bind(state.last_error.as_deref())
-    .bind(state.quota_spent_date.map(|d| d.to_string()))
-    .execute(&mut *tx)
-    .await
+async fn save_state(conn: &mut Conn, appid: &str, state: &CatalogueState) -> anyhow::Result<()> {
+    let last_call_at = state
+        .last_call_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| Timestamp(t.with_timezone(&Utc)));
+    on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO catalogue_state (appid, calls_date, calls, next_offset, sweep_complete,
+                 total_count, last_call_at, last_errcode, last_error, quota_spent_date)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (appid) DO UPDATE SET calls_date = excluded.calls_date,
+                 calls = excluded.calls, next_offset = excluded.next_offset,
+                 sweep_complete = excluded.sweep_complete, total_count = excluded.total_count,
+                 last_call_at = excluded.last_call_at, last_errcode = excluded.last_errcode,
+                 last_error = excluded.last_error, quota_spent_date = excluded.quota_spent_date",
+        )
+        .bind(appid)
+        .bind(state.calls_date)
+        .bind(i64::from(state.calls))
+        .bind(i64::from(state.next_offset))
+        .bind(i64::from(state.sweep_complete))
+        .bind(state.total_count)
+        .bind(last_call_at)
+        .bind(state.last_errcode)
+        .bind(state.last_error.as_deref())
+        .bind(state.quota_spent_date)
+        .execute(&mut **c)
+        .await
+        .map(drop)
+    })
     .context("cannot write the catalogue state")?;
     Ok(())
 }

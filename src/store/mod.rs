@@ -1,130 +1,143 @@
-//! The SQLite database: opening it (WAL, busy timeout, migrations), writing one
-//! chunk per transaction, and the `fetches` ledger that planning reads.
+//! The database: SQLite (a file, the default) or PostgreSQL (a server),
+//! behind one `Store`. Opening it applies the migrations; chunks are written
+//! by the group-commit writer (`writer`); the `fetches` ledger that planning
+//! reads is in `ledger`. Nothing outside this module knows which database
+//! it writes to.
 
+mod account_lock;
 pub mod catalogue;
+mod db;
 pub mod ledger;
 mod rows;
 pub mod tables;
+mod types;
+mod writer;
 
+pub use account_lock::{AccountLock, LockAttempt};
 pub use catalogue::CatalogueState;
+pub use db::{DatabaseKind, is_postgres_url, redact_url};
 pub use ledger::{LedgerRow, RunOutcome};
 pub use rows::{Row, SqlValue};
+pub use types::{Timestamp, rfc3339};
+pub use writer::{ChunkFailure, ChunkWrite, Committed};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+use secrecy::SecretString;
 
+use db::{Db, on_pool};
 use tables::{ALL_TABLES, TableDef};
 
 /// The SQLite migrations in `migrations/sqlite/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The PostgreSQL migrations in `migrations/postgres/`, embedded at build time.
+pub static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// An open wxcube database.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
+    db: Db,
+    /// The upsert statement of each table and batch size, in this database's dialect.
+    upserts: Arc<Upserts>,
+    /// Where the data is, for messages: a path, or a URL without its password.
+    location: Arc<str>,
+    writer: writer::Writer,
+    /// PostgreSQL: the connection that holds this process's account locks.
+    locks: account_lock::SharedLocks,
 }
 
-/// What a successful chunk writes.
-pub struct ChunkWrite<'a> {
-    pub appid: &'a str,
-    /// The endpoint's name, as the ledger keeps it.
-    pub endpoint: &'a str,
-    pub begin: NaiveDate,
-    pub end: NaiveDate,
-    pub rows: &'a [Row],
-    /// Rows counted in the ledger (data rows, without `articles`).
-    pub data_rows: usize,
-    pub body: &'a str,
-    pub attempts: u32,
-    pub is_delay: Option<bool>,
-    pub fetched_at: DateTime<Utc>,
-}
-
-/// What a failed chunk records in the ledger.
-pub struct ChunkFailure<'a> {
-    pub appid: &'a str,
-    /// The endpoint's name, as the ledger keeps it.
-    pub endpoint: &'a str,
-    pub begin: NaiveDate,
-    pub end: NaiveDate,
-    pub errcode: Option<i64>,
-    /// Already redacted.
-    pub message: &'a str,
-    pub attempts: u32,
-    pub fetched_at: DateTime<Utc>,
+/// How to reach the database: `database` as configured, and the password
+/// from `database_password_file`, if any.
+#[derive(Clone, Default)]
+pub struct DatabaseTarget {
+    pub database: String,
+    pub password: Option<SecretString>,
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at a path or `sqlite:` URL and
-    /// applies the migrations.
+    /// Opens (creating if missing) the database at a path, a `sqlite:` URL or
+    /// a `postgres://` / `postgresql://` URL, and applies the migrations.
     pub async fn open(database: &str) -> anyhow::Result<Store> {
-        let options = connect_options(database)?;
-        let path = options.get_filename().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.exists()
-        {
-            anyhow::bail!(
-                "cannot open database {}: directory {} does not exist",
-                path.display(),
-                dir.display()
-            );
-        }
-        // One connection: SQLite has one writer anyway, and a single connection
-        // makes every chunk's transaction strictly serial.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open database {}", path.display()))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .with_context(|| format!("cannot apply migrations to {}", path.display()))?;
-        let store = Store { pool, path };
+        Store::open_target(&DatabaseTarget {
+            database: database.to_owned(),
+            password: None,
+        })
+        .await
+    }
+
+    /// Like `open`, with a password from outside the URL.
+    pub async fn open_target(target: &DatabaseTarget) -> anyhow::Result<Store> {
+        let (db, location) = Db::connect(target).await?;
+        let upserts = Arc::new(Upserts::build(&db).await?);
+        let store = Store {
+            writer: writer::Writer::start(db.clone(), upserts.clone()),
+            db,
+            upserts,
+            location: location.into(),
+            locks: Default::default(),
+        };
         store.fill_url_keys().await?;
         Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> DatabaseKind {
+        self.db.kind()
+    }
+
+    /// Where the data is, for messages: the SQLite file, or the PostgreSQL
+    /// URL without its password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The SQLite pool (tests and the demo query the file directly); `None`
+    /// on PostgreSQL.
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.db {
+            Db::Sqlite(pool) => Some(pool),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool; `None` on SQLite.
+    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
     }
 
     /// Gives `url_key` to articles stored before it existed (migration 0003),
     /// so that `v_article_catalogue` finds them without a re-fetch. The key is
     /// computed by `crate::url_key`, which SQL cannot do. Once done, a no-op.
     async fn fill_url_keys(&self) -> anyhow::Result<()> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT appid, msgid, url FROM articles WHERE url_key IS NULL AND url IS NOT NULL AND url <> ''",
-        )
-        .fetch_all(&self.pool)
-        .await
+        let sql = "SELECT appid, msgid, url FROM articles WHERE url_key IS NULL AND url IS NOT NULL AND url <> ''";
+        let rows: Vec<(String, String, String)> = on_pool!(&self.db, pool => {
+            sqlx::query_as(sql).fetch_all(pool).await
+        })
         .context("cannot read articles without url_key")?;
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("cannot start a transaction")?;
-        for (appid, msgid, url) in &rows {
-            sqlx::query("UPDATE articles SET url_key = ? WHERE appid = ? AND msgid = ?")
-                .bind(crate::url_key::url_key(url))
-                .bind(appid)
-                .bind(msgid)
-                .execute(&mut *tx)
-                .await
-                .context("cannot fill url_key")?;
-        }
-        tx.commit().await.context("cannot commit url_key")?;
+        let update = "UPDATE articles SET url_key = $1 WHERE appid = $2 AND msgid = $3";
+        on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await.context("cannot start a transaction")?;
+            for (appid, msgid, url) in &rows {
+                sqlx::query(update)
+                    .bind(crate::url_key::url_key(url))
+                    .bind(appid)
+                    .bind(msgid)
+                    .execute(&mut *tx)
+                    .await
+                    .context("cannot fill url_key")?;
+            }
+            tx.commit().await.context("cannot commit url_key")?;
+        });
         tracing::info!(
             articles = rows.len(),
             "url_key filled for articles stored before it existed"
@@ -132,23 +145,12 @@ impl Store {
         Ok(())
     }
 
-    /// The database file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
-    /// The pool, for queries in status and tests.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// Gives back the memory a run used: SQLite's page cache of the
     /// connection and, with glibc, the allocator's free pages. A daemon sleeps
     /// most of the day between syncs and should not sit on the last one's peak.
     pub async fn release_memory(&self) {
-        if let Err(e) = sqlx::query("PRAGMA shrink_memory")
-            .execute(&self.pool)
-            .await
+        if let Db::Sqlite(pool) = &self.db
+            && let Err(e) = sqlx::query("PRAGMA shrink_memory").execute(pool).await
         {
             tracing::debug!("could not shrink SQLite's memory: {e}");
         }
@@ -160,229 +162,83 @@ impl Store {
         }
     }
 
-    /// Closes the pool, waiting for connections to finish.
+    /// Commits what the writer holds, then closes the pool.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.writer.flush().await;
+        on_pool!(&self.db, pool => pool.close().await);
     }
 
-    /// The one connection, for a write.
-    async fn connection(&self) -> anyhow::Result<sqlx::pool::PoolConnection<Sqlite>> {
-        self.pool
-            .acquire()
-            .await
-            .context("cannot get a database connection")
+    /// Queues one successful chunk (its data rows, raw response and ledger
+    /// row, stored whole or not at all) for the next group commit. Waits only
+    /// while the writer's queue is full; the returned `Committed` resolves
+    /// once the group holding the chunk has committed, or failed.
+    pub async fn submit_chunk(&self, chunk: ChunkWrite) -> Committed {
+        self.writer.submit(writer::Job::Chunk(chunk)).await
     }
 
-    /// Stores one successful chunk in a single transaction: its data rows,
-    /// its raw response and its ledger row. Stored whole or not at all.
-    pub async fn write_chunk(&self, chunk: &ChunkWrite<'_>) -> anyhow::Result<()> {
-        let mut conn = self.connection().await?;
-        let result = write_chunk_on(&mut conn, chunk).await;
-        discard_if_failed(&mut conn, &result);
-        result
+    /// Queues a failed chunk's ledger row (no data) for the next group commit.
+    pub async fn submit_failure(&self, failure: ChunkFailure) -> Committed {
+        self.writer.submit(writer::Job::Failure(failure)).await
     }
 
-    /// Records a failed chunk: only its ledger row, no data.
-    pub async fn record_failure(&self, failure: &ChunkFailure<'_>) -> anyhow::Result<()> {
-        let mut conn = self.connection().await?;
-        let result = record_failure_on(&mut conn, failure).await;
-        discard_if_failed(&mut conn, &result);
-        result
+    /// Stores one chunk and waits for its commit (for callers outside a run).
+    pub async fn write_chunk(&self, chunk: ChunkWrite) -> anyhow::Result<()> {
+        self.submit_chunk(chunk).await.wait().await
     }
-}
 
-/// After a failed write, the connection is closed rather than reused: when
-/// SQLite rolls a transaction back by itself (disk full, I/O error), sqlx's own
-/// ROLLBACK fails too and its transaction depth stays at 1, so every later
-/// "transaction" on that connection would be a SAVEPOINT inside one that never
-/// commits, and chunks reported stored would be lost.
-fn discard_if_failed<T>(conn: &mut sqlx::pool::PoolConnection<Sqlite>, result: &anyhow::Result<T>) {
-    if result.is_err() {
-        conn.close_on_drop();
+    /// Records a failed chunk and waits for its commit.
+    pub async fn record_failure(&self, failure: ChunkFailure) -> anyhow::Result<()> {
+        self.submit_failure(failure).await.wait().await
     }
 }
 
-async fn write_chunk_on(
-    conn: &mut sqlx::SqliteConnection,
-    chunk: &ChunkWrite<'_>,
-) -> anyhow::Result<()> {
-    {
-        let mut tx = sqlx::Connection::begin(&mut *conn)
-            .await
-            .context("cannot start a transaction")?;
-        upsert_rows(&mut tx, chunk.rows).await?;
-        let fetched_at = rfc3339(chunk.fetched_at);
-        sqlx::query(
-            "INSERT INTO raw_responses (appid, endpoint, begin_date, end_date, fetched_at, body)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (appid, endpoint, begin_date, end_date)
-             DO UPDATE SET fetched_at = excluded.fetched_at, body = excluded.body",
-        )
-        .bind(chunk.appid)
-        .bind(chunk.endpoint)
-        .bind(chunk.begin.to_string())
-        .bind(chunk.end.to_string())
-        .bind(&fetched_at)
-        .bind(chunk.body)
-        .execute(&mut *tx)
-        .await
-        .context("cannot write the raw response")?;
-        upsert_ledger(
-            &mut tx,
-            LedgerWrite {
-                appid: chunk.appid,
-                endpoint: chunk.endpoint,
-                begin: chunk.begin,
-                end: chunk.end,
-                ok: true,
-                rows: chunk.data_rows as i64,
-                attempts: chunk.attempts,
-                errcode: None,
-                error: None,
-                fetched_at: &fetched_at,
-                is_delay: chunk.is_delay,
-            },
-        )
-        .await?;
-        tx.commit().await.context("cannot commit the chunk")?;
-    }
-    Ok(())
-}
-
-/// Upserts `rows` on `conn` (inside the caller's transaction).
-async fn upsert_rows(conn: &mut sqlx::SqliteConnection, rows: &[Row]) -> anyhow::Result<()> {
-    // Rows go in multi-row upserts, one table at a time, each table's rows
-    // in their original order (tables have no foreign keys between them, and
-    // within a table SQLite applies the rows of one statement in order).
-    // One statement per row cost a round trip to sqlx's database thread
-    // each, which dominated a full backfill.
-    for (table, rows) in rows_by_table(rows) {
-        let mut rest = rows.as_slice();
-        while !rest.is_empty() {
-            let (batch, after) = rest.split_at(batch_len(rest.len()));
-            rest = after;
-            let mut query = sqlx::query(AssertSqlSafe(upsert_for(table, batch.len())));
-            for value in batch.iter().flat_map(|row| &row.values) {
-                query = match value {
-                    SqlValue::Null => query.bind(None::<i64>),
-                    SqlValue::Int(v) => query.bind(*v),
-                    SqlValue::Real(v) => query.bind(*v),
-                    SqlValue::Text(v) => query.bind(v.as_str()),
-                };
-            }
-            query
-                .execute(&mut *conn)
-                .await
-                .with_context(|| format!("cannot write rows of {}", table.name))?;
+impl Store {
+    /// The number of rows of each of the contract's tables.
+    pub async fn table_counts(&self) -> anyhow::Result<Vec<(&'static str, i64)>> {
+        let mut counts = Vec::new();
+        for table in ALL_TABLES {
+            // Table names come from our own static list, never from input.
+            let sql = format!("SELECT COUNT(*) FROM {}", table.name);
+            let (count,): (i64,) = on_pool!(&self.db, pool => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await
+            })
+            .with_context(|| format!("cannot count the rows of {}", table.name))?;
+            counts.push((table.name, count));
         }
+        Ok(counts)
     }
-    Ok(())
-}
 
-async fn record_failure_on(
-    conn: &mut sqlx::SqliteConnection,
-    failure: &ChunkFailure<'_>,
-) -> anyhow::Result<()> {
-    {
-        let mut tx = sqlx::Connection::begin(&mut *conn)
-            .await
-            .context("cannot start a transaction")?;
-        upsert_ledger(
-            &mut tx,
-            LedgerWrite {
-                appid: failure.appid,
-                endpoint: failure.endpoint,
-                begin: failure.begin,
-                end: failure.end,
-                ok: false,
-                rows: 0,
-                attempts: failure.attempts,
-                errcode: failure.errcode,
-                error: Some(failure.message),
-                fetched_at: &rfc3339(failure.fetched_at),
-                is_delay: None,
-            },
-        )
-        .await?;
-        tx.commit().await.context("cannot commit the ledger row")?;
+    /// The rows of `query`: a date, then `columns` integers (NULL as `None`).
+    pub async fn dated_counters(
+        &self,
+        query: &'static str,
+        columns: usize,
+    ) -> anyhow::Result<Vec<(chrono::NaiveDate, Vec<Option<i64>>)>> {
+        use sqlx::Row as _;
+        on_pool!(&self.db, pool => {
+            let rows = sqlx::query(query).fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    let date = row.try_get::<chrono::NaiveDate, _>(0)?;
+                    let values = (1..=columns)
+                        .map(|i| row.try_get::<Option<i64>, _>(i))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((date, values))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
     }
-    Ok(())
 }
 
-/// The lock file that guards this database (see `crate::lock`).
-pub fn lock_path(database: &str) -> anyhow::Result<PathBuf> {
-    let options = connect_options(database)?;
-    let mut name = options.get_filename().as_os_str().to_owned();
-    name.push(".lock");
-    Ok(PathBuf::from(name))
-}
-
-fn connect_options(database: &str) -> anyhow::Result<SqliteConnectOptions> {
-    let options = if database.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(database)
-            .with_context(|| format!("bad database URL {database:?}"))?
-    } else {
-        SqliteConnectOptions::new().filename(database)
-    };
-    Ok(options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(30))
-        // Room for every batch shape of every table (tables x 7) and the rest.
-        .statement_cache_capacity(ALL_TABLES.len() * 8 + 32))
-}
-
-/// Timestamps are UTC RFC 3339 with seconds, so they sort as text.
-pub fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-struct LedgerWrite<'a> {
-    appid: &'a str,
-    endpoint: &'a str,
-    begin: NaiveDate,
-    end: NaiveDate,
-    ok: bool,
-    rows: i64,
-    attempts: u32,
-    errcode: Option<i64>,
-    error: Option<&'a str>,
-    fetched_at: &'a str,
-    is_delay: Option<bool>,
-}
-
-async fn upsert_ledger(
-    tx: &mut Transaction<'_, Sqlite>,
-    row: LedgerWrite<'_>,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO fetches (appid, endpoint, begin_date, end_date, status, rows, attempts, errcode, error, fetched_at, is_delay)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (appid, endpoint, begin_date, end_date) DO UPDATE SET
-           status = excluded.status, rows = excluded.rows, attempts = excluded.attempts,
-           errcode = excluded.errcode, error = excluded.error, fetched_at = excluded.fetched_at,
-           is_delay = excluded.is_delay",
-    )
-    .bind(row.appid)
-    .bind(row.endpoint)
-    .bind(row.begin.to_string())
-    .bind(row.end.to_string())
-    .bind(if row.ok { "ok" } else { "error" })
-    .bind(row.rows)
-    .bind(i64::from(row.attempts))
-    .bind(row.errcode)
-    .bind(row.error)
-    .bind(row.fetched_at)
-    .bind(row.is_delay.map(i64::from))
-    .execute(&mut **tx)
-    .await
-    .context("cannot write the ledger row")?;
-    Ok(())
+/// The lock file that guards a SQLite database (see `crate::lock`); `None`
+/// for PostgreSQL, which guards each account with an advisory lock instead.
+pub fn lock_path(database: &str) -> anyhow::Result<Option<PathBuf>> {
+    db::sqlite_lock_path(database)
 }
 
 /// Most rows one upsert statement carries (64 rows of the widest table,
-/// `article_total`, bind 2,112 values, far below SQLite's limit of 32,766).
+/// `article_total`, bind 2,112 values, far below SQLite's limit of 32,766
+/// and PostgreSQL's of 65,535).
 const MAX_BATCH: usize = 64;
 
 /// The size of the next batch out of `n` rows: `MAX_BATCH`, else the largest
@@ -396,38 +252,40 @@ fn batch_len(n: usize) -> usize {
     }
 }
 
-/// The rows of each table, tables in order of first appearance, rows in
-/// their original order.
-fn rows_by_table(rows: &[Row]) -> Vec<(&'static TableDef, Vec<&Row>)> {
-    let mut groups: Vec<(&'static TableDef, Vec<&Row>)> = Vec::new();
-    for row in rows {
-        match groups.iter_mut().find(|(t, _)| std::ptr::eq(*t, row.table)) {
-            Some((_, group)) => group.push(row),
-            None => groups.push((row.table, vec![row])),
-        }
-    }
-    groups
-}
+/// The upsert statement of every table and batch size, built once per store
+/// in its database's dialect.
+struct Upserts(HashMap<(&'static str, usize), Arc<str>>);
 
-/// The upsert statement of `rows` rows (a `batch_len` size) of each table,
-/// built once.
-fn upsert_for(table: &TableDef, rows: usize) -> Arc<str> {
-    static CACHE: OnceLock<HashMap<(&'static str, usize), Arc<str>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
+impl Upserts {
+    async fn build(db: &Db) -> anyhow::Result<Upserts> {
         let sizes: Vec<usize> = (0..=MAX_BATCH.ilog2()).map(|p| 1 << p).collect();
-        ALL_TABLES
-            .iter()
-            .flat_map(|t| {
-                sizes
-                    .iter()
-                    .map(|&n| ((t.name, n), Arc::from(tables::upsert_sql_rows(t, n))))
-            })
-            .collect()
-    });
-    cache
-        .get(&(table.name, rows))
-        .cloned()
-        .expect("every row's table is in ALL_TABLES, every batch a power of two up to MAX_BATCH")
+        let casts = db.column_casts().await?;
+        let mut map = HashMap::new();
+        for table in ALL_TABLES {
+            let placeholder = |n: usize, column: &str| match &casts {
+                None => "?".to_owned(),
+                // PostgreSQL: every value is cast to its column's type, so
+                // that text dates, untyped NULLs and integers all fit.
+                Some(casts) => match casts.get(&(table.name, column.to_owned())) {
+                    Some(cast) => format!("${n}::{cast}"),
+                    None => format!("${n}"),
+                },
+            };
+            for &n in &sizes {
+                map.insert(
+                    (table.name, n),
+                    Arc::from(tables::upsert_sql_rows(table, n, &placeholder)),
+                );
+            }
+        }
+        Ok(Upserts(map))
+    }
+
+    fn get(&self, table: &TableDef, rows: usize) -> Arc<str> {
+        self.0.get(&(table.name, rows)).cloned().expect(
+            "every row's table is in ALL_TABLES, every batch a power of two up to MAX_BATCH",
+        )
+    }
 }
 
 #[cfg(test)]
@@ -448,11 +306,15 @@ mod tests {
         assert_eq!(batch_len(63), 32);
     }
 
-    #[test]
-    fn every_batch_shape_has_a_statement() {
+    #[tokio::test]
+    async fn every_batch_shape_has_a_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db").display().to_string())
+            .await
+            .unwrap();
         for table in ALL_TABLES {
             for n in 1..=MAX_BATCH {
-                let sql = upsert_for(table, batch_len(n));
+                let sql = store.upserts.get(table, batch_len(n));
                 assert_eq!(
                     sql.matches('?').count(),
                     table.width() * batch_len(n),

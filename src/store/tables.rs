@@ -321,23 +321,30 @@ pub static ALL_TABLES: &[&TableDef] = &[
     &PUBLISHED_ARTICLES,
 ];
 
-/// The upsert statement for `table`: insert, or on a key conflict update the
-/// other columns as the table's `Merge` says.
-pub fn upsert_sql(table: &TableDef) -> String {
-    upsert_sql_rows(table, 1)
-}
-
-/// The upsert statement for `rows` rows of `table` at once (`VALUES (..), (..)`).
+/// The upsert statement for `rows` rows of `table` at once (`VALUES (..), (..)`):
+/// insert, or on a key conflict update the other columns as the table's
+/// `Merge` says. `placeholder(n, column)` writes the n-th (1-based) parameter.
 ///
-/// SQLite applies a multi-row upsert row by row, in order: a later row whose
-/// key equals an earlier one's (in the statement or in the table) merges into
-/// it exactly as a separate statement would, so batching changes nothing but
-/// the number of round trips to the database thread.
-pub fn upsert_sql_rows(table: &TableDef, rows: usize) -> String {
+/// PostgreSQL refuses a statement that updates one row twice, so the rows of
+/// one statement must have distinct keys: the writer merges rows with equal
+/// keys first (`crate::store::rows::merge_duplicates`).
+pub fn upsert_sql_rows(
+    table: &TableDef,
+    rows: usize,
+    placeholder: &dyn Fn(usize, &str) -> String,
+) -> String {
     assert!(rows > 0, "an upsert needs at least one row");
     let columns: Vec<&str> = table.all_columns().collect();
-    let one_row = format!("({})", vec!["?"; columns.len()].join(", "));
-    let placeholders = vec![one_row.as_str(); rows].join(", ");
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let row: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(c, column)| placeholder(r * columns.len() + c + 1, column))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect();
     let updates: Vec<String> = table
         .columns
         .iter()
@@ -347,9 +354,10 @@ pub fn upsert_sql_rows(table: &TableDef, rows: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO {t} ({cols}) VALUES {placeholders} ON CONFLICT ({keys}) DO UPDATE SET {updates}",
+        "INSERT INTO {t} ({cols}) VALUES {values} ON CONFLICT ({keys}) DO UPDATE SET {updates}",
         t = table.name,
         cols = columns.join(", "),
+        values = values.join(", "),
         keys = table.keys.join(", "),
         updates = updates.join(", "),
     )

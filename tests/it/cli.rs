@@ -107,7 +107,9 @@ async fn bad_input_exits_2_and_fetches_nothing() {
 #[tokio::test]
 async fn a_held_lock_exits_3_naming_the_holder() {
     let env = TestEnv::live().await;
-    let lock_path = wxcube::store::lock_path(&env.db_path().display().to_string()).unwrap();
+    let lock_path = wxcube::store::lock_path(&env.db_path().display().to_string())
+        .unwrap()
+        .expect("a SQLite database has a lock file");
     let _held = DbLock::try_acquire(&lock_path, "backfill").unwrap();
     let (e, dir) = (env.env(), env.dir.path().to_path_buf());
     let out = tokio::task::spawn_blocking(move || run_wxcube(&e, &dir, &["sync"]))

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row as _;
 use wxcube::store::Store;
+
+use crate::helpers::SqlitePoolOf;
 use wxcube::wechat::errors::ERRCODES;
 
 /// A file of the repository, read relative to the crate root.

@@ -419,3 +419,15 @@ pub async fn table_rows_unsorted(store: &Store, table: &str) -> Vec<Map<String, 
         )
         .collect()
 }
+
+/// `store.pool()`: the SQLite pool of a store the tests opened on a file
+/// (the PostgreSQL tests use `store.pg_pool()`).
+pub trait SqlitePoolOf {
+    fn pool(&self) -> &sqlx::SqlitePool;
+}
+
+impl SqlitePoolOf for Store {
+    fn pool(&self) -> &sqlx::SqlitePool {
+        self.sqlite_pool().expect("a SQLite store")
+    }
+}
