@@ -118,9 +118,15 @@ impl fmt::Debug for Account {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// SQLite database: a file path or a `sqlite:` URL.
+    /// The database: a SQLite file path or `sqlite:` URL, or a
+    /// `postgres://` / `postgresql://` URL (which may hold a password: never
+    /// print it; `Store::location` gives the printable form).
     #[serde(deserialize_with = "database")]
     pub database: String,
+    /// A file holding the PostgreSQL password, for URLs without one
+    /// (e.g. a systemd credential); its content is never printed.
+    #[serde(deserialize_with = "some_path")]
+    pub database_password_file: Option<PathBuf>,
     /// Base URL of the WeChat API, without a trailing `/` (the simulator's in tests).
     #[serde(deserialize_with = "api_base")]
     pub api_base: String,
@@ -175,6 +181,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             database: "wxcube.db".to_owned(),
+            database_password_file: None,
             api_base: "https://api.weixin.qq.com".to_owned(),
             timezone: chrono_tz::Asia::Shanghai,
             schedule: "0 30 8 * * *".to_owned(),
@@ -194,6 +201,29 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// How to reach the database: `database`, and the password of
+    /// `database_password_file` (read now; a relative path was resolved in
+    /// `$CREDENTIALS_DIRECTORY` when loading, as for `secret_file`).
+    pub fn database_target(&self) -> Result<crate::store::DatabaseTarget, String> {
+        let password = match &self.database_password_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "configuration key `database_password_file`: cannot read {}: {}",
+                        path.display(),
+                        e.kind()
+                    )
+                })?;
+                Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()))
+            }
+        };
+        Ok(crate::store::DatabaseTarget {
+            database: self.database.clone(),
+            password,
+        })
+    }
+
     /// The configured account with this appid, if any.
     pub fn account(&self, appid: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.appid == appid)
@@ -386,6 +416,12 @@ pub fn load_from(
     apply_env_account(&mut pending, &env)?;
     let credentials_dir = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     settings.accounts = resolve_accounts(pending, need, credentials_dir.as_deref())?;
+    // As for `secret_file`: a relative path is a systemd credential's name.
+    if let (Some(dir), Some(path)) = (&credentials_dir, &settings.database_password_file)
+        && path.is_relative()
+    {
+        settings.database_password_file = Some(dir.join(path));
+    }
     Ok(settings)
 }
 
@@ -428,8 +464,9 @@ fn choose_file(
 
 /// The top-level keys of the file other than `accounts`, in the example's order;
 /// each is also read from `WXCUBE_<KEY>` ([`env_var`]).
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "database",
+    "database_password_file",
     "api_base",
     "timezone",
     "schedule",
@@ -813,6 +850,13 @@ fn minute_quota_wait<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::
 
 fn some_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     check(d, |v| v.text().map(Some))
+}
+
+fn some_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    check(d, |v| match v.text()?.trim() {
+        "" => Err("must not be empty".to_owned()),
+        path => Ok(Some(PathBuf::from(path))),
+    })
 }
 
 fn database<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -52,7 +52,10 @@ pub async fn run(
         }
         None => None,
     };
-    let store = Store::open(&settings.database).await?;
+    let target = settings
+        .database_target()
+        .map_err(|message| anyhow::anyhow!("{message}"))?;
+    let store = Store::open_target(&target).await?;
     let engine = Engine::new(settings.clone(), store.clone(), clock)?;
 
     // The scheduler only signals ticks; the sync itself runs in this task, so

@@ -10,7 +10,7 @@ pub async fn run(overrides: &CliOverrides) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match open_store(&settings.database).await {
+    match open_store(&settings).await {
         Ok(store) => {
             eprintln!("wxcube: migrations applied to {}", store.location());
             store.close().await;

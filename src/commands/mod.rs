@@ -22,10 +22,15 @@ use crate::lock::{DbLock, LockError};
 use crate::shutdown;
 use crate::store::{self, Store};
 
-/// Opens the database (applying migrations), or reports why not (exit 1: the
-/// configuration was fine, the machine refused).
-pub async fn open_store(database: &str) -> Result<Store, u8> {
-    Store::open(database).await.map_err(|e| {
+/// Opens the configured database (applying migrations), or reports why not
+/// (exit 2 for an unreadable password file; exit 1 when the configuration
+/// was fine and the machine or server refused).
+pub async fn open_store(settings: &Settings) -> Result<Store, u8> {
+    let target = settings.database_target().map_err(|message| {
+        eprintln!("wxcube: configuration error: {message}");
+        EXIT_USAGE
+    })?;
+    Store::open_target(&target).await.map_err(|e| {
         eprintln!("wxcube: error: {e:#}");
         EXIT_FAILURES
     })
@@ -64,7 +69,7 @@ where
         Ok(None) => return EXIT_OK,
         Err(code) => return code,
     };
-    let store = match open_store(&settings.database).await {
+    let store = match open_store(&settings).await {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -12,7 +12,7 @@ pub async fn run(overrides: &CliOverrides, clock: Clock, account: Option<&str>, 
         Ok(s) => s,
         Err(code) => return code,
     };
-    let store = match open_store(&settings.database).await {
+    let store = match open_store(&settings).await {
         Ok(s) => s,
         Err(code) => return code,
     };
