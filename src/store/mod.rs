@@ -253,38 +253,75 @@ fn batch_len(n: usize) -> usize {
 }
 
 /// The upsert statement of every table and batch size, built once per store
-/// in its database's dialect.
-struct Upserts(HashMap<(&'static str, usize), Arc<str>>);
+/// in its database's dialect, and for PostgreSQL how each column binds.
+struct Upserts {
+    statements: HashMap<(&'static str, usize), Arc<str>>,
+    /// PostgreSQL: each table's columns' kinds, in `all_columns` order.
+    /// A prepared statement keeps the parameter types of its first
+    /// execution, so every value (NULL included) must bind with its column's
+    /// type, not with whatever the row holds.
+    kinds: Option<HashMap<&'static str, Vec<ColumnKind>>>,
+}
+
+/// How a PostgreSQL column takes its parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    Int,
+    Real,
+    /// Text, and dates and times given as text (cast by the statement).
+    Text,
+}
 
 impl Upserts {
     async fn build(db: &Db) -> anyhow::Result<Upserts> {
         let sizes: Vec<usize> = (0..=MAX_BATCH.ilog2()).map(|p| 1 << p).collect();
         let casts = db.column_casts().await?;
-        let mut map = HashMap::new();
+        let mut statements = HashMap::new();
+        let mut kinds = casts.as_ref().map(|_| HashMap::new());
         for table in ALL_TABLES {
-            let placeholder = |n: usize, column: &str| match &casts {
+            let cast_of = |column: &str| {
+                let casts = casts.as_ref()?;
+                let cast = casts.get(&(table.name, column.to_owned())).cloned();
+                Some(cast.unwrap_or_else(|| "text".to_owned()))
+            };
+            if let Some(kinds) = kinds.as_mut() {
+                let table_kinds = table
+                    .all_columns()
+                    .map(|c| match cast_of(c).as_deref() {
+                        Some("bigint" | "integer") => ColumnKind::Int,
+                        Some("double precision" | "real") => ColumnKind::Real,
+                        _ => ColumnKind::Text,
+                    })
+                    .collect();
+                kinds.insert(table.name, table_kinds);
+            }
+            // PostgreSQL: every value is cast to its column's type, so that
+            // dates and times given as text fit.
+            let placeholder = |n: usize, column: &str| match cast_of(column) {
                 None => "?".to_owned(),
-                // PostgreSQL: every value is cast to its column's type, so
-                // that text dates, untyped NULLs and integers all fit.
-                Some(casts) => match casts.get(&(table.name, column.to_owned())) {
-                    Some(cast) => format!("${n}::{cast}"),
-                    None => format!("${n}"),
-                },
+                Some(cast) => format!("${n}::{cast}"),
             };
             for &n in &sizes {
-                map.insert(
+                statements.insert(
                     (table.name, n),
                     Arc::from(tables::upsert_sql_rows(table, n, &placeholder)),
                 );
             }
         }
-        Ok(Upserts(map))
+        Ok(Upserts { statements, kinds })
     }
 
     fn get(&self, table: &TableDef, rows: usize) -> Arc<str> {
-        self.0.get(&(table.name, rows)).cloned().expect(
+        self.statements.get(&(table.name, rows)).cloned().expect(
             "every row's table is in ALL_TABLES, every batch a power of two up to MAX_BATCH",
         )
+    }
+
+    /// PostgreSQL: how each column of `table` binds.
+    fn kinds(&self, table: &TableDef) -> Option<&[ColumnKind]> {
+        self.kinds
+            .as_ref()
+            .map(|k| k.get(table.name).map(Vec::as_slice).unwrap_or_default())
     }
 }
 

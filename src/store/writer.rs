@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::db::{Conn, Db, on_conn};
 use super::rows::group_by_table;
 use super::types::Timestamp;
-use super::{Row, SqlValue, Upserts, batch_len};
+use super::{ColumnKind, Row, SqlValue, Upserts, batch_len};
 
 /// Most chunks one group commits. With the window below, a full backfill
 /// commits about 200 times instead of 20,800; more per group gained
@@ -337,24 +337,49 @@ pub(super) async fn upsert_rows(
     rows: &[Row],
 ) -> anyhow::Result<()> {
     for (table, rows) in group_by_table(rows) {
+        let kinds = upserts.kinds(table);
         let mut rest = rows.as_slice();
         while !rest.is_empty() {
             let (batch, after) = rest.split_at(batch_len(rest.len()));
             rest = after;
             let sql = upserts.get(table, batch.len());
-            on_conn!(conn, c => {
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for value in batch.iter().flat_map(|row| &row.values) {
-                    query = match value {
-                        SqlValue::Null => query.bind(None::<String>),
-                        SqlValue::Int(v) => query.bind(*v),
-                        SqlValue::Real(v) => query.bind(*v),
-                        SqlValue::Text(v) => query.bind(v.as_str()),
-                    };
+            let written = match (&mut *conn, kinds) {
+                (Conn::Sqlite(c), _) => {
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for value in batch.iter().flat_map(|row| &row.values) {
+                        query = match value {
+                            SqlValue::Null => query.bind(None::<i64>),
+                            SqlValue::Int(v) => query.bind(*v),
+                            SqlValue::Real(v) => query.bind(*v),
+                            SqlValue::Text(v) => query.bind(v.as_str()),
+                        };
+                    }
+                    query.execute(&mut **c).await.map(drop)
                 }
-                query.execute(&mut **c).await.map(drop)
-            })
-            .with_context(|| format!("cannot write rows of {}", table.name))?;
+                (Conn::Postgres(c), kinds) => {
+                    let kinds = kinds.expect("PostgreSQL upserts know their column kinds");
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for row in batch {
+                        for (value, kind) in row.values.iter().zip(kinds) {
+                            query = match (kind, value) {
+                                (ColumnKind::Int, SqlValue::Int(v)) => query.bind(*v),
+                                (ColumnKind::Int, SqlValue::Null) => query.bind(None::<i64>),
+                                (ColumnKind::Real, SqlValue::Real(v)) => query.bind(*v),
+                                (ColumnKind::Real, SqlValue::Int(v)) => query.bind(*v as f64),
+                                (ColumnKind::Real, SqlValue::Null) => query.bind(None::<f64>),
+                                (ColumnKind::Text, SqlValue::Text(v)) => query.bind(v.as_str()),
+                                (ColumnKind::Text, SqlValue::Null) => query.bind(None::<&str>),
+                                (kind, value) => anyhow::bail!(
+                                    "a {value:?} does not fit a {kind:?} column of {}",
+                                    table.name
+                                ),
+                            };
+                        }
+                    }
+                    query.execute(&mut **c).await.map(drop)
+                }
+            };
+            written.with_context(|| format!("cannot write rows of {}", table.name))?;
         }
     }
     Ok(())
