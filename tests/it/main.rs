@@ -11,5 +11,6 @@ mod docs;
 mod followers;
 mod ingest;
 mod parsing;
+mod postgres;
 mod resilience;
 mod robustness;
