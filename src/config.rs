@@ -215,7 +215,9 @@ impl Settings {
                         e.kind()
                     )
                 })?;
-                Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()))
+                Some(SecretString::from(
+                    text.trim_end_matches(['\r', '\n']).to_owned(),
+                ))
             }
         };
         Ok(crate::store::DatabaseTarget {

@@ -427,3 +427,118 @@ async fn upsert_ledger(conn: &mut Conn, row: LedgerWrite<'_>) -> anyhow::Result<
     .context("cannot write the ledger row")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::tables::USER_DAILY;
+
+    fn chunk(day: &str) -> ChunkWrite {
+        let date: NaiveDate = day.parse().unwrap();
+        let mut row = Row::new(&USER_DAILY, "wx1");
+        row.set("ref_date", day)
+            .set("user_source", 0)
+            .set("new_user", 5);
+        ChunkWrite {
+            appid: "wx1".to_owned(),
+            endpoint: "getusersummary",
+            begin: date,
+            end: date,
+            rows: vec![row],
+            data_rows: 1,
+            body: format!("{{\"day\":\"{day}\"}}"),
+            attempts: 1,
+            is_delay: None,
+            fetched_at: Utc::now(),
+        }
+    }
+
+    async fn count(store: &Store, sql: &str) -> i64 {
+        sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(store.sqlite_pool().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Three chunks in one group; the database refuses the middle one's row.
+    /// It fails alone: its data, raw response and ledger row are all absent,
+    /// and the other two are stored whole.
+    #[tokio::test]
+    async fn a_chunk_that_fails_rolls_back_alone_and_the_group_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db").display().to_string())
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON user_daily WHEN NEW.ref_date = '2026-01-02'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(store.sqlite_pool().unwrap())
+        .await
+        .unwrap();
+        // Submitted back to back, well inside one group's window.
+        let mut committed = Vec::new();
+        for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
+            committed.push(store.submit_chunk(chunk(day)).await);
+        }
+        let mut results = Vec::new();
+        for c in committed {
+            results.push(c.wait().await);
+        }
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let refused = results[1].as_ref().unwrap_err().to_string();
+        assert!(refused.contains("user_daily"), "{refused}");
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM user_daily").await, 2);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM raw_responses").await, 2);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM fetches WHERE begin_date = '2026-01-02'"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM fetches WHERE status = 'ok'").await,
+            2
+        );
+        store.close().await;
+    }
+
+    /// A group holds what was submitted together, and no more than
+    /// `GROUP_CHUNKS`: every chunk is stored, each exactly once.
+    #[tokio::test]
+    async fn many_chunks_are_stored_once_each_across_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db").display().to_string())
+            .await
+            .unwrap();
+        let first: NaiveDate = "2025-01-01".parse().unwrap();
+        let days: Vec<String> = (0..GROUP_CHUNKS as i64 * 2 + 7)
+            .map(|i| (first + chrono::Days::new(i as u64)).to_string())
+            .collect();
+        let submitter = store.clone();
+        let submitted = tokio::spawn(async move {
+            let mut committed = Vec::new();
+            for day in &days {
+                committed.push(submitter.submit_chunk(chunk(day)).await);
+            }
+            committed
+        });
+        for c in submitted.await.unwrap() {
+            c.wait().await.unwrap();
+        }
+        let expected = GROUP_CHUNKS as i64 * 2 + 7;
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM user_daily").await,
+            expected
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM fetches").await,
+            expected
+        );
+        store.close().await;
+    }
+}
