@@ -208,7 +208,7 @@ impl Settings {
         let password = match &self.database_password_file {
             None => None,
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = std::fs::read_to_string(path).map_err(|e| {
                     format!(
                         "configuration key `database_password_file`: cannot read {}: {}",
                         path.display(),
