@@ -1217,7 +1217,7 @@ async fn the_type_rule_matches_what_sqlite_holds_after_a_backfill() {
         &[wxcube::endpoint::Endpoint::Freepublish],
     )
     .await;
-    let pool = engine.store.pool().clone();
+    let pool = engine.store.sqlite_pool().expect("a SQLite store").clone();
     let lite = sqlite_schema(&pool).await;
     let mut problems = Vec::new();
     let mut observed = BTreeMap::<&'static str, usize>::new();
@@ -1280,7 +1280,7 @@ async fn postgres_gives_the_rows_sqlite_gives_after_a_simulated_backfill_copied_
         &[wxcube::endpoint::Endpoint::Freepublish],
     )
     .await;
-    let lite_pool = engine.store.pool().clone();
+    let lite_pool = engine.store.sqlite_pool().expect("a SQLite store").clone();
     let pg_pool = pg.migrated_pool().await;
     copy_sqlite_to_postgres(&lite_pool, &pg_pool).await;
     let (problems, counts) = compare_contents(&lite_pool, &pg_pool).await;
