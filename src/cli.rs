@@ -104,6 +104,21 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Write a self-contained HTML report with charts (default: the last 30 days, every account).
+    Report {
+        /// Only this account.
+        #[arg(long, value_name = "APPID")]
+        account: Option<String>,
+        /// First day, YYYY-MM-DD (default: 29 days before --to).
+        #[arg(long, value_parser = parse_date, value_name = "DATE")]
+        from: Option<NaiveDate>,
+        /// Last day, YYYY-MM-DD (default: yesterday in `timezone`).
+        #[arg(long, value_parser = parse_date, value_name = "DATE")]
+        to: Option<NaiveDate>,
+        /// The HTML file (default: `report_path`, else wxcube-report.html).
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Parses the command line and runs it; the binary's whole `main`.
@@ -172,5 +187,19 @@ pub async fn run(cli: Cli) -> u8 {
             secret,
         } => commands::simulate::run(listen, &faults, secret).await,
         Command::Migrate => commands::migrate::run(&overrides).await,
+        Command::Report {
+            account,
+            from,
+            to,
+            out,
+        } => {
+            let args = commands::report::ReportArgs {
+                account,
+                from,
+                to,
+                out,
+            };
+            commands::report::run(&overrides, clock, args).await
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod ingest;
 pub mod json;
 pub mod lock;
+pub mod report;
 pub mod shutdown;
 pub mod sim;
 pub mod status;

@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod daemon;
 pub mod demo;
 pub mod migrate;
+pub mod report;
 pub mod simulate;
 pub mod status;
 pub mod sync;
