@@ -171,6 +171,11 @@ pub struct Settings {
     /// rest of the appid's quota to other systems (SPEC section 8).
     #[serde(deserialize_with = "ranged::<_, _, 1, 100>")]
     pub catalogue_daily_calls: u32,
+    /// Where the daemon rewrites the HTML report after each sync, and the
+    /// default `--out` of `wxcube report` (SPEC section 11). None: the daemon
+    /// writes no report.
+    #[serde(deserialize_with = "report_path")]
+    pub report_path: Option<PathBuf>,
     /// The accounts to sync, in configuration order, appids unique.
     #[serde(skip)]
     pub accounts: Vec<Account>,
@@ -195,6 +200,7 @@ impl Default for Settings {
             retry_base_ms: 500,
             minute_quota_wait_secs: None,
             catalogue_daily_calls: 50,
+            report_path: None,
             accounts: Vec::new(),
         }
     }
@@ -466,7 +472,7 @@ fn choose_file(
 
 /// The top-level keys of the file other than `accounts`, in the example's order;
 /// each is also read from `WXCUBE_<KEY>` ([`env_var`]).
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "database",
     "database_password_file",
     "api_base",
@@ -482,6 +488,7 @@ const KEYS: [&str; 15] = [
     "retry_base_ms",
     "minute_quota_wait_secs",
     "catalogue_daily_calls",
+    "report_path",
 ];
 
 /// The keys of one `[[accounts]]` table.
@@ -857,6 +864,13 @@ fn some_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 fn some_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
     check(d, |v| match v.text()?.trim() {
         "" => Err("must not be empty".to_owned()),
+        path => Ok(Some(PathBuf::from(path))),
+    })
+}
+
+fn report_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    check(d, |v| match v.text()?.trim() {
+        "" => Err("must not be empty (leave the key out for no report)".to_owned()),
         path => Ok(Some(PathBuf::from(path))),
     })
 }
@@ -1293,7 +1307,7 @@ start_date = 2024-02-29
     #[test]
     fn every_environment_variable_changes_its_setting() {
         type Check = fn(&Settings) -> bool;
-        let cases: [(&str, &str, Check); 14] = [
+        let cases: [(&str, &str, Check); 15] = [
             ("WXCUBE_DATABASE", "env.db", |s| s.database == "env.db"),
             ("WXCUBE_API_BASE", "http://localhost:1/", |s| {
                 s.api_base == "http://localhost:1"
@@ -1321,6 +1335,9 @@ start_date = 2024-02-29
             }),
             ("WXCUBE_CATALOGUE_DAILY_CALLS", "12", |s| {
                 s.catalogue_daily_calls == 12
+            }),
+            ("WXCUBE_REPORT_PATH", "/srv/www/report.html", |s| {
+                s.report_path.as_deref() == Some(Path::new("/srv/www/report.html"))
             }),
         ];
         // Every documented variable is covered, and every one is actually read.

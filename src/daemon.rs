@@ -1,5 +1,6 @@
 //! `wxcube daemon`: a catch-up sync at start, then one sync per `schedule`
-//! tick, never two at once; a clean stop on SIGTERM/SIGINT.
+//! tick, never two at once; a clean stop on SIGTERM/SIGINT. With `report_path`
+//! set, the HTML report is rewritten (atomically) after each sync.
 //!
 //! Locks: the daemon holds `<database>.lock.daemon` for its whole life (a
 //! second daemon exits 3) and takes the writer lock `<database>.lock` only while
@@ -157,6 +158,17 @@ async fn sync_once(
             }
         }
         Err(e) => tracing::error!("sync failed: {e:#}"),
+    }
+    // Still under the writer lock, so the report shows this sync's data whole.
+    if let Some(path) = &engine.settings.report_path
+        && !cancel.is_cancelled()
+    {
+        match crate::report::write_default(&engine.settings, &engine.store, &engine.clock, path)
+            .await
+        {
+            Ok(path) => tracing::info!(path = %path.display(), "report written"),
+            Err(e) => tracing::error!("report not written: {e:#}"),
+        }
     }
 }
 

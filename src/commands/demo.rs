@@ -1,6 +1,7 @@
 //! `wxcube demo`: the main job end to end with no credentials: the built-in
 //! simulator on a loopback port, a backfill of the last N days of all ten
-//! endpoints into `wxcube-demo.db`, a summary and an example query.
+//! endpoints into `wxcube-demo.db`, a summary and an example query, and the
+//! HTML report `wxcube-report.html` beside the database.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -106,6 +107,19 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
     )
     .await?;
     print!("{summary}");
+    // The report goes beside the database, so that the demo's two files stay together.
+    let report_path = store.path().with_file_name(crate::report::DEFAULT_PATH);
+    let written = crate::report::write_default(
+        engine.settings.as_ref(),
+        &store,
+        &engine.clock,
+        &report_path,
+    )
+    .await?;
+    println!(
+        "\nReport (open it in a browser, it works offline): {}",
+        written.display()
+    );
     store.close().await;
     simulator.stop().await;
     Ok(code)

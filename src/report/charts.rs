@@ -380,11 +380,15 @@ fn thousands(v: f64) -> String {
     if (v - v.round()).abs() > 1e-6 {
         return String::new();
     }
-    let n = v.round() as i64;
+    group(v.round() as i64)
+}
+
+/// 12345 as "12,345".
+pub(super) fn group(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -86,10 +86,10 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         esc(&report.generated_at)
     )?;
     if report.accounts.iter().all(AccountReport::is_empty) {
-        write!(
+        writeln!(
             out,
             "<p class=\"note\" id=\"empty-period\">本期无数据 · The database holds no figures for {} – {}. \
-             Run <code>wxcube backfill --from {} --to {}</code> to fetch them.</p>\n",
+             Run <code>wxcube backfill --from {} --to {}</code> to fetch them.</p>",
             report.from, report.to, report.from, report.to
         )?;
     }
@@ -133,9 +133,9 @@ fn render_account(out: &mut String, a: &AccountReport, first: bool) -> anyhow::R
         a.to
     )?;
     if a.is_empty() {
-        write!(
+        writeln!(
             out,
-            "<p class=\"note\">本期无数据 · No figures for this account from {} to {}.</p>\n",
+            "<p class=\"note\">本期无数据 · No figures for this account from {} to {}.</p>",
             a.from, a.to
         )?;
         health(out, a)?;
@@ -252,6 +252,9 @@ fn line_chart(
     chart(out, &format!("{id}-{}", a.appid), caption, &wide, &narrow)
 }
 
+/// A series' values by date, as read from the model.
+type Points = Vec<(NaiveDate, Option<i64>)>;
+
 const GAP_NOTE: &str = "Grey bands and breaks in a line are days without data.";
 
 fn followers(out: &mut String, a: &AccountReport) -> anyhow::Result<()> {
@@ -325,7 +328,7 @@ fn reads(out: &mut String, a: &AccountReport) -> anyhow::Result<()> {
         ),
         ("getuserread", "channel 渠道 (getuserread)"),
     ] {
-        let mut by_name: BTreeMap<(&str, &str), Vec<(NaiveDate, Option<i64>)>> = BTreeMap::new();
+        let mut by_name: BTreeMap<(&str, &str), Points> = BTreeMap::new();
         for c in a.reads_by_channel.iter().filter(|c| c.source == source) {
             by_name
                 .entry((c.code.as_str(), c.name.as_str()))
@@ -407,7 +410,7 @@ fn shares(out: &mut String, a: &AccountReport) -> anyhow::Result<()> {
             ),
         });
     }
-    let mut by_scene: BTreeMap<(i64, &str), Vec<(NaiveDate, Option<i64>)>> = BTreeMap::new();
+    let mut by_scene: BTreeMap<(i64, &str), Points> = BTreeMap::new();
     for s in &a.shares_by_scene {
         by_scene
             .entry((s.share_scene, s.scene.as_str()))
@@ -435,7 +438,7 @@ fn shares(out: &mut String, a: &AccountReport) -> anyhow::Result<()> {
             "<div class=\"table\"><table id=\"shares-by-scene\">\n<thead><tr><th>场景 scene</th><th class=\"n\">分享人数 sharers</th>\
              <th class=\"n\">分享次数 shares</th><th class=\"n\">days</th></tr></thead>\n<tbody>\n",
         );
-        for ((code, scene), _) in &by_scene {
+        for (code, scene) in by_scene.keys() {
             let rows = a.shares_by_scene.iter().filter(|s| s.share_scene == *code);
             let (mut users, mut count, mut days) = (0i64, 0i64, 0usize);
             for s in rows {
@@ -582,15 +585,7 @@ fn opt(v: Option<i64>) -> String {
 }
 
 fn group(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
+    charts::group(n)
 }
 
 fn signed(n: i64) -> String {
