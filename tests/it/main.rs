@@ -12,5 +12,6 @@ mod followers;
 mod ingest;
 mod parsing;
 mod postgres;
+mod report;
 mod resilience;
 mod robustness;
