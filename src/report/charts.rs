@@ -437,12 +437,17 @@ mod tests {
             values: vec![Some(1.0), Some(2.0), None, Some(4.0), Some(5.0)],
         }];
         let svg = line_chart(day("2026-01-01"), &series, "readers", true, Size::Wide).unwrap();
-        // Two runs, two polylines; five markers; one shaded day.
-        assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+        // Two runs, two lines (plus the legend sample's three pieces); four
+        // markers (plus the legend's); one shaded day.
+        let lines = svg
+            .matches("stroke=\"#0072B2\" stroke-width=\"2\" points=")
+            .count();
+        assert_eq!(lines, 2 + 3, "{svg}");
+        assert_eq!(svg.matches("fill=\"#E4E4E4\"").count(), 1, "{svg}");
         assert_eq!(
             svg.matches("<circle").count(),
-            5 + 1,
-            "markers and the legend's"
+            4 + 1,
+            "markers and the legend's: {svg}"
         );
         assert!(svg.contains("01-03"), "date labels");
         assert!(!svg.contains("http"), "no namespace URL");
