@@ -1,8 +1,8 @@
 //! `wxcube report` through the real binary: the embedded figures equal SQL
 //! on the same database, days without data stay gaps, nothing is loaded from
 //! the network, real headless Chromium renders it (desktop and phone, no
-//! console message), bad input exits 2, the defaults, the daemon's and the
-//! demo's reports.
+//! console message, A4 when printed), bad input exits 2, the defaults, the
+//! daemon's and the demo's reports.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -610,6 +610,8 @@ fn screenshot(page: &Path, width: u32, out: &Path) -> (u32, u32, f64) {
 
 #[tokio::test]
 async fn chromium_renders_the_report_at_desktop_and_phone_widths_with_no_console_message() {
+    // First, so that a machine without them fails at once, saying what to install.
+    chromium();
     assert_cjk_fonts();
     let env = filled_env("").await;
     let (page, _) = report_page(&env, "browser.html").await;
@@ -623,6 +625,33 @@ async fn chromium_renders_the_report_at_desktop_and_phone_widths_with_no_console
                 share > 0.03,
                 "{name}: only {:.2} % of the pixels are not white",
                 share * 100.0
+            );
+        }
+        // Printed, it is A4 pages (595 x 842 pt), from `@page { size: A4 }`.
+        let pdf = dir.join("print.pdf");
+        let stderr = run_chromium(
+            &page,
+            &[
+                "--no-pdf-header-footer".to_string(),
+                format!("--print-to-pdf={}", pdf.display()),
+            ],
+        );
+        assert!(console_lines(&stderr).is_empty(), "{stderr}");
+        let bytes = std::fs::read(&pdf).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let boxes: Vec<&str> = text
+            .match_indices("/MediaBox [")
+            .map(|(at, _)| {
+                let rest = &text[at + 11..];
+                &rest[..rest.find(']').unwrap()]
+            })
+            .collect();
+        assert!(boxes.len() >= 2, "several pages: {boxes:?}");
+        for b in &boxes {
+            let n: Vec<f64> = b.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            assert!(
+                (n[2] - 595.0).abs() < 1.0 && (n[3] - 842.0).abs() < 1.0,
+                "not A4: {b}"
             );
         }
         // Loading the whole page (not only what a screenshot shows) logs nothing.
