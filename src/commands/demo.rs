@@ -108,7 +108,7 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
     .await?;
     print!("{summary}");
     // The report goes beside the database, so that the demo's two files stay together.
-    let report_path = store.path().with_file_name(crate::report::DEFAULT_PATH);
+    let report_path = std::path::Path::new(database).with_file_name(crate::report::DEFAULT_PATH);
     let written = crate::report::write_default(
         engine.settings.as_ref(),
         &store,

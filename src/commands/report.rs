@@ -49,7 +49,7 @@ pub async fn run(overrides: &CliOverrides, clock: Clock, args: ReportArgs) -> u8
             return EXIT_USAGE;
         }
     };
-    let store = match open_store(&settings.database).await {
+    let store = match open_store(&settings).await {
         Ok(s) => s,
         Err(code) => return code,
     };
