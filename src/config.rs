@@ -83,6 +83,10 @@ pub struct Account {
     pub name: Option<String>,
     /// Optional first day syncs keep filling gaps back to (instead of `catch_up_days`).
     pub start_date: Option<NaiveDate>,
+    /// The program that prints this account's access token (SPEC section 10): its
+    /// own `token_command`, or the top-level default when it has no secret. When
+    /// set, `secret` is empty and never used.
+    pub token_command: Option<Vec<String>>,
 }
 
 impl Account {
@@ -93,6 +97,7 @@ impl Account {
             secret: SecretString::from(secret.into()),
             name: None,
             start_date: None,
+            token_command: None,
         }
     }
 }
@@ -106,6 +111,7 @@ impl fmt::Debug for Account {
             .field("secret", &format_args!("[redacted]"))
             .field("name", &self.name)
             .field("start_date", &self.start_date)
+            .field("token_command", &self.token_command)
             .finish()
     }
 }
@@ -176,6 +182,22 @@ pub struct Settings {
     /// writes no report.
     #[serde(deserialize_with = "report_path")]
     pub report_path: Option<PathBuf>,
+    // Many accounts (SPEC section 10).
+    /// Accounts synced at the same time, each with its own `concurrency`.
+    #[serde(deserialize_with = "ranged::<_, _, 1, 1024>")]
+    pub account_concurrency: usize,
+    /// The default `token_command` of accounts that have no secret.
+    #[serde(deserialize_with = "token_command")]
+    pub token_command: Option<Vec<String>>,
+    /// How long a `token_command` may run before it is killed.
+    #[serde(rename = "token_command_timeout_secs", deserialize_with = "http_timeout")]
+    pub token_command_timeout: Duration,
+    /// Ask `/cgi-bin/openapi/quota/get` before an endpoint's first request in a run.
+    #[serde(deserialize_with = "boolean")]
+    pub quota_check: bool,
+    /// Requests of each endpoint's daily quota left to other systems of the appid.
+    #[serde(deserialize_with = "quota_reserve")]
+    pub quota_reserve: QuotaReserve,
     /// The accounts to sync, in configuration order, appids unique.
     #[serde(skip)]
     pub accounts: Vec<Account>,
@@ -201,6 +223,11 @@ impl Default for Settings {
             minute_quota_wait_secs: None,
             catalogue_daily_calls: 50,
             report_path: None,
+            account_concurrency: 8,
+            token_command: None,
+            token_command_timeout: Duration::from_secs(30),
+            quota_check: true,
+            quota_reserve: QuotaReserve::Percent(10),
             accounts: Vec::new(),
         }
     }
@@ -235,6 +262,25 @@ impl Settings {
     /// The configured account with this appid, if any.
     pub fn account(&self, appid: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.appid == appid)
+    }
+}
+
+/// `quota_reserve`: a count of requests, or a percentage of the endpoint's `daily_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaReserve {
+    /// This many requests.
+    Count(u64),
+    /// This percentage of `daily_limit`, rounded up.
+    Percent(u32),
+}
+
+impl QuotaReserve {
+    /// The requests to leave unused out of `daily_limit`.
+    pub fn of(self, daily_limit: u64) -> u64 {
+        match self {
+            QuotaReserve::Count(n) => n,
+            QuotaReserve::Percent(p) => (daily_limit * u64::from(p)).div_ceil(100),
+        }
     }
 }
 
@@ -395,6 +441,21 @@ pub fn load_from(
     // WXCUBE_ENDPOINTS is split here: `config`'s list parsing (`try_parsing`) would
     // also turn every other variable that looks like a number or a boolean into one.
     let mut source = vars;
+    // WXCUBE_TOKEN_COMMAND is a JSON array of strings (an argv has no safe
+    // comma- or space-separated form).
+    let token_command = match source.remove("WXCUBE_TOKEN_COMMAND") {
+        Some(text) => Some(
+            serde_json::from_str::<Vec<String>>(&text)
+                .map_err(|_| "expected a JSON array of strings".to_owned())
+                .and_then(checked_command)
+                .map_err(|message| ConfigError::Invalid {
+                    key: "token_command".to_owned(),
+                    origin: env_origin("WXCUBE_TOKEN_COMMAND"),
+                    message,
+                })?,
+        ),
+        None => None,
+    };
     let endpoints: Option<Vec<String>> = source.remove("WXCUBE_ENDPOINTS").map(|list| {
         let names = list.split(',').map(str::trim).filter(|s| !s.is_empty());
         names.map(str::to_owned).collect()
@@ -408,6 +469,7 @@ pub fn load_from(
     let config = builder
         .add_source(environment)
         .set_override_option("endpoints", endpoints)
+        .and_then(|builder| builder.set_override_option("token_command", token_command))
         .and_then(|builder| builder.set_override_option("database", overrides.database.clone()))
         .and_then(|builder| builder.build())
         .map_err(|e| layers.error(e))?;
@@ -423,7 +485,12 @@ pub fn load_from(
     };
     apply_env_account(&mut pending, &env)?;
     let credentials_dir = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    settings.accounts = resolve_accounts(pending, need, credentials_dir.as_deref())?;
+    settings.accounts = resolve_accounts(
+        pending,
+        need,
+        credentials_dir.as_deref(),
+        settings.token_command.as_ref(),
+    )?;
     // As for `secret_file`: a relative path is a systemd credential's name.
     if let (Some(dir), Some(path)) = (&credentials_dir, &settings.database_password_file)
         && path.is_relative()
@@ -472,7 +539,7 @@ fn choose_file(
 
 /// The top-level keys of the file other than `accounts`, in the example's order;
 /// each is also read from `WXCUBE_<KEY>` ([`env_var`]).
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 21] = [
     "database",
     "database_password_file",
     "api_base",
@@ -489,10 +556,22 @@ const KEYS: [&str; 16] = [
     "minute_quota_wait_secs",
     "catalogue_daily_calls",
     "report_path",
+    "account_concurrency",
+    "token_command",
+    "token_command_timeout_secs",
+    "quota_check",
+    "quota_reserve",
 ];
 
 /// The keys of one `[[accounts]]` table.
-const ACCOUNT_KEYS: [&str; 5] = ["appid", "secret", "secret_file", "name", "start_date"];
+const ACCOUNT_KEYS: [&str; 6] = [
+    "appid",
+    "secret",
+    "secret_file",
+    "token_command",
+    "name",
+    "start_date",
+];
 
 /// Upper bound of the day counts, far beyond any real use (a century).
 const MAX_DAYS: u64 = 36_500;
@@ -666,12 +745,20 @@ impl FileIndex {
                 secret_file: account
                     .secret_file
                     .map(|f| (PathBuf::from(f.trim()), at("secret_file"))),
+                token_command: account.token_command.map(|c| (c, at("token_command"))),
                 name: account
                     .name
                     .map(|n| n.trim().to_owned())
                     .filter(|n| !n.is_empty()),
                 start_date: account.start_date,
             };
+            if let Some((_, origin)) = &p.token_command
+                && (p.secret.is_some() || p.secret_file.is_some())
+            {
+                let message = "is set together with `secret` or `secret_file`; an account has \
+                     exactly one of `secret`, `secret_file` and `token_command`";
+                return Err(p.error("token_command", origin, message));
+            }
             if let Some((file, origin)) = &p.secret_file {
                 if file.as_os_str().is_empty() {
                     return Err(p.error("secret_file", origin, "must not be empty"));
@@ -763,6 +850,9 @@ struct FileAccount {
     /// A file holding the appsecret; a relative one is looked up in `$CREDENTIALS_DIRECTORY`.
     #[serde(default, deserialize_with = "some_text")]
     secret_file: Option<String>,
+    /// The program that prints the account's access token (instead of a secret).
+    #[serde(default, deserialize_with = "token_command")]
+    token_command: Option<Vec<String>>,
     /// Optional human label.
     #[serde(default, deserialize_with = "some_text")]
     name: Option<String>,
@@ -855,6 +945,61 @@ fn http_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 
 fn minute_quota_wait<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     check(d, |v| v.number(0, 3_600).map(Some))
+}
+
+fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    check(d, |v| match v {
+        ValueKind::Boolean(b) => Ok(b),
+        ValueKind::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("expected true or false".to_owned()),
+        },
+        other => Err(other.wrong("a boolean")),
+    })
+}
+
+/// `"10%"` (of `daily_limit`, up to 100 %) or a count such as `50`.
+fn quota_reserve<'de, D: Deserializer<'de>>(d: D) -> Result<QuotaReserve, D::Error> {
+    check(d, |v| {
+        if let ValueKind::String(s) = &v
+            && let Some(p) = s.trim().strip_suffix('%')
+        {
+            return match p.trim().parse::<u32>() {
+                Ok(p) if p <= 100 => Ok(QuotaReserve::Percent(p)),
+                _ => Err(format!(
+                    "expected a percentage from \"0%\" to \"100%\", found {:?}",
+                    s.trim()
+                )),
+            };
+        }
+        v.number(0, 1_000_000_000).map(QuotaReserve::Count)
+    })
+}
+
+/// An argv: a non-empty array of strings whose program is not blank.
+fn token_command<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    check(d, |v| {
+        let argv = match v {
+            ValueKind::Array(items) => items
+                .into_iter()
+                .map(|item| match item.kind {
+                    ValueKind::String(s) => Ok(s),
+                    other => Err(other.wrong("an array of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            other => return Err(other.wrong("an array of strings")),
+        };
+        checked_command(argv).map(Some)
+    })
+}
+
+fn checked_command(argv: Vec<String>) -> Result<Vec<String>, String> {
+    match argv.first() {
+        None => Err("must name a program: [\"/path/to/program\", \"arg\", ...]".to_owned()),
+        Some(program) if program.trim().is_empty() => Err("the program is empty".to_owned()),
+        Some(_) => Ok(argv),
+    }
 }
 
 fn some_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -995,6 +1140,7 @@ struct Pending {
     origin: Origin,
     secret: Option<(SecretString, Origin)>,
     secret_file: Option<(PathBuf, Origin)>,
+    token_command: Option<(Vec<String>, Origin)>,
     name: Option<String>,
     start_date: Option<NaiveDate>,
 }
@@ -1056,6 +1202,7 @@ fn apply_env_account(accounts: &mut Vec<Pending>, env: &Env<'_>) -> Result<(), C
                 origin: env_origin("WXCUBE_APPID"),
                 secret: None,
                 secret_file: None,
+                token_command: None,
                 name: None,
                 start_date: None,
             });
@@ -1074,6 +1221,7 @@ fn apply_env_account(accounts: &mut Vec<Pending>, env: &Env<'_>) -> Result<(), C
         // The environment's secret replaces the file's, whichever form either has.
         account.secret = secret;
         account.secret_file = secret_file;
+        account.token_command = None;
         // Messages about this secret now point at the environment, so name the keys
         // without the file's `accounts[N].` prefix.
         account.key_prefix = String::new();
@@ -1089,6 +1237,7 @@ fn resolve_accounts(
     pending: Vec<Pending>,
     need: Need,
     credentials_dir: Option<&Path>,
+    default_command: Option<&Vec<String>>,
 ) -> Result<Vec<Account>, ConfigError> {
     if need == Need::Credentials && pending.is_empty() {
         return Err(ConfigError::NoAccount);
@@ -1096,6 +1245,18 @@ fn resolve_accounts(
     pending
         .into_iter()
         .map(|p| {
+            // The account's own command; else the default, for an account with no secret.
+            let own = p.token_command.as_ref().map(|(c, _)| c.clone());
+            let secretless = p.secret.is_none() && p.secret_file.is_none();
+            if let Some(command) = own.or_else(|| default_command.filter(|_| secretless).cloned()) {
+                return Ok(Account {
+                    appid: p.appid,
+                    secret: SecretString::from(String::new()),
+                    name: p.name,
+                    start_date: p.start_date,
+                    token_command: Some(command),
+                });
+            }
             let secret = match need {
                 Need::NoCredentials => p
                     .secret
@@ -1109,6 +1270,7 @@ fn resolve_accounts(
                 secret,
                 name: p.name,
                 start_date: p.start_date,
+                token_command: None,
             })
         })
         .collect()
@@ -1160,8 +1322,9 @@ fn resolve_secret(
         (None, None) => Err(p.error(
             "secret_file",
             &p.origin,
-            "no secret: set `secret_file` (or `secret`) in the account's [[accounts]] table, \
-             or WXCUBE_SECRET_FILE (or WXCUBE_SECRET) with WXCUBE_APPID",
+            "no secret: set `secret_file` (or `secret`, or `token_command`) in the account's \
+             [[accounts]] table, or WXCUBE_SECRET_FILE (or WXCUBE_SECRET) with WXCUBE_APPID, \
+             or a top-level `token_command`",
         )),
     }
 }

@@ -66,6 +66,7 @@ async fn run_inner(database: &str, days: u32, clock: Clock) -> anyhow::Result<u8
         secret: SecretString::from("demo-appsecret"),
         name: Some("Demo account".to_string()),
         start_date: None,
+        token_command: None,
     }];
     let _lock = match store::lock_path(database)? {
         Some(path) => match DbLock::try_acquire(&path, "demo") {

@@ -21,6 +21,8 @@ use crate::endpoint::{Endpoint, Family, normalize};
 use crate::store::{
     AccountLock, ChunkFailure, ChunkWrite, Committed, LockAttempt, RunOutcome, Store, rfc3339,
 };
+use crate::wechat::quota::QuotaPolicy;
+use crate::wechat::token_command::TokenCommand;
 use crate::wechat::{DatacubeClient, FetchError, FetchErrorKind, RetryPolicy, TokenManager};
 
 /// Everything a run needs: settings, database, clock and one HTTP client.
@@ -385,11 +387,15 @@ impl Engine {
             accounts = plans.len(),
             "run started"
         );
-        let runs = plans
-            .into_iter()
-            .map(|plan| self.run_account(plan, &bar, cancel));
+        // At most `account_concurrency` accounts at once (500 accounts at once
+        // would be 2,000 requests in flight). Each account ends on its own (a
+        // slow or failing one holds only its own slot), and the next starts as
+        // soon as any slot is free.
+        let mut runs = futures::stream::iter(plans)
+            .map(|plan| self.run_account(plan, &bar, cancel))
+            .buffer_unordered(self.settings.account_concurrency.max(1));
         let mut report = RunReport::default();
-        for account_report in futures::future::join_all(runs).await {
+        while let Some(account_report) = runs.next().await {
             report.absorb(account_report);
         }
         bar.finish_and_clear();
@@ -425,13 +431,24 @@ impl Engine {
         // Newest days first: if a quota runs out, the days users look at are in.
         chunks.sort_by(|a, b| b.end.cmp(&a.end).then(a.endpoint.cmp(&b.endpoint)));
         let settings = &self.settings;
-        let tokens = Arc::new(TokenManager::new(
-            self.http.clone(),
-            &settings.api_base,
-            &account.appid,
-            account.secret.clone(),
-            settings.token_mode,
-        ));
+        let tokens = Arc::new(match &account.token_command {
+            Some(argv) => TokenManager::from_command(
+                self.http.clone(),
+                &settings.api_base,
+                &account.appid,
+                TokenCommand {
+                    argv: argv.clone(),
+                    timeout: settings.token_command_timeout,
+                },
+            ),
+            None => TokenManager::new(
+                self.http.clone(),
+                &settings.api_base,
+                &account.appid,
+                account.secret.clone(),
+                settings.token_mode,
+            ),
+        });
         let client = DatacubeClient::new(
             self.http.clone(),
             &settings.api_base,
@@ -444,7 +461,11 @@ impl Engine {
             },
             self.clock.clone(),
             settings.timezone,
-        );
+        )
+        .with_quota(QuotaPolicy {
+            check: settings.quota_check,
+            reserve: settings.quota_reserve,
+        });
         let mut report = RunReport {
             chunks_planned: chunks.len(),
             ..RunReport::default()
@@ -495,7 +516,7 @@ impl Engine {
         }
         if report.chunks_not_sent > 0 {
             let line = format!(
-                "account {}: {} chunks not sent because their endpoint's daily quota is spent (45009) or it is offline (47009); a later run fetches them",
+                "account {}: {} chunks not sent because their endpoint's daily quota is spent (45009, or today's share planned from the quota look-up), it is offline (47009) or not authorised (61007, 48001); a later run fetches them",
                 account.appid, report.chunks_not_sent
             );
             tracing::warn!("{line}");
@@ -511,6 +532,14 @@ impl Engine {
                 mode,
             };
             report.absorb(sweep.run(cancel).await);
+        }
+        let today = self.clock.today(settings.timezone);
+        if let Err(e) = self
+            .store
+            .record_quota(&account.appid, today, &client.quota_seen())
+            .await
+        {
+            tracing::warn!(account = %account.appid, "could not record the quota seen: {e:#}");
         }
         lock.release().await;
         report

@@ -8,6 +8,7 @@ mod account_lock;
 pub mod catalogue;
 mod db;
 pub mod ledger;
+pub mod quota;
 pub mod report;
 mod rows;
 pub mod tables;

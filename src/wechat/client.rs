@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::errors::{FetchError, FetchErrorKind, Verdict, classify_errcode, errcode_hint};
 use super::redact;
+use super::quota::{EndpointQuota, QuotaPolicy, QuotaSeen};
 use super::token::{AccessToken, TokenManager};
 use crate::clock::Clock;
 use crate::endpoint::Endpoint;
@@ -52,6 +53,10 @@ pub struct DatacubeClient {
     /// Endpoints not to call again in this run: daily quota spent (45009, until
     /// the China day changes) or offline (47009).
     stopped: Mutex<HashMap<Endpoint, Stopped>>,
+    /// Quota planning, when on (`with_quota`).
+    quota_policy: Option<QuotaPolicy>,
+    /// Each endpoint's plan, looked up once before its first request.
+    quotas: Mutex<HashMap<Endpoint, Arc<tokio::sync::OnceCell<Arc<EndpointQuota>>>>>,
 }
 
 impl DatacubeClient {
@@ -74,7 +79,114 @@ impl DatacubeClient {
             clock,
             timezone,
             stopped: Mutex::new(HashMap::new()),
+            quota_policy: None,
+            quotas: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Turns on quota planning and pacing (SPEC section 10): before an
+    /// endpoint's first request, `/cgi-bin/openapi/quota/get`; then at most
+    /// `remain - reserve` requests, paced within its `rate_limit`.
+    pub fn with_quota(mut self, policy: QuotaPolicy) -> DatacubeClient {
+        self.quota_policy = Some(policy);
+        self
+    }
+
+    /// What the quota look-ups of this run saw, with the requests sent since.
+    pub fn quota_seen(&self) -> Vec<QuotaSeen> {
+        let quotas = self.quotas.lock().expect("quota map");
+        let mut seen: Vec<QuotaSeen> = quotas
+            .values()
+            .filter_map(|cell| cell.get()?.seen())
+            .collect();
+        seen.sort_by_key(|s| s.endpoint);
+        seen
+    }
+
+    /// The endpoint's plan: looked up by the first caller, shared by the rest.
+    async fn quota(&self, endpoint: Endpoint) -> Option<Arc<EndpointQuota>> {
+        let policy = self.quota_policy?;
+        let cell = self
+            .quotas
+            .lock()
+            .expect("quota map")
+            .entry(endpoint)
+            .or_default()
+            .clone();
+        let plan = cell
+            .get_or_init(|| async {
+                let seen = if policy.check {
+                    self.lookup_quota(endpoint, policy).await
+                } else {
+                    None
+                };
+                Arc::new(EndpointQuota::new(seen))
+            })
+            .await;
+        Some(plan.clone())
+    }
+
+    /// `POST /cgi-bin/openapi/quota/get` for `endpoint`; None when the answer
+    /// is anything but a quota (76021, 76022, other errors): then 45009 is
+    /// the only signal, as without planning.
+    async fn lookup_quota(&self, endpoint: Endpoint, policy: QuotaPolicy) -> Option<QuotaSeen> {
+        let cgi_path = if endpoint.is_dated() {
+            format!("/datacube/{}", endpoint.name())
+        } else {
+            "/cgi-bin/freepublish/batchget".to_string()
+        };
+        let token = self.tokens.get().await.ok()?;
+        let sent = self
+            .http
+            .post(format!("{}/cgi-bin/openapi/quota/get", self.api_base))
+            .query(&[("access_token", token.expose())])
+            .json(&json!({ "cgi_path": cgi_path }))
+            .send()
+            .await;
+        let unknown = |why: String| {
+            tracing::info!(appid = %self.appid, %endpoint, "quota look-up failed ({why}); falling back to reacting to 45009");
+            None
+        };
+        let body: Value = match sent {
+            Ok(r) if r.status().is_success() => match r.json().await {
+                Ok(v) => v,
+                Err(_) => return unknown("the answer is not JSON".into()),
+            },
+            Ok(r) => return unknown(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => return unknown(describe(&e.without_url())),
+        };
+        let errcode = as_int(body.get("errcode")).unwrap_or(0);
+        if errcode != 0 {
+            return unknown(format!("errcode {errcode}: {}", errcode_hint(errcode)));
+        }
+        let number = |v: Option<&Value>| as_int(v).and_then(|n| u64::try_from(n).ok());
+        let quota = body.get("quota");
+        let (Some(daily_limit), Some(used), Some(remain)) = (
+            number(quota.and_then(|q| q.get("daily_limit"))),
+            number(quota.and_then(|q| q.get("used"))),
+            number(quota.and_then(|q| q.get("remain"))),
+        ) else {
+            return unknown("the answer has no quota".into());
+        };
+        let rate = body.get("rate_limit");
+        let call_count = number(rate.and_then(|r| r.get("call_count"))).filter(|n| *n > 0);
+        let refresh_second = number(rate.and_then(|r| r.get("refresh_second"))).filter(|n| *n > 0);
+        let reserve = policy.reserve.of(daily_limit);
+        let budget = remain.saturating_sub(reserve);
+        tracing::debug!(appid = %self.appid, %endpoint, daily_limit, used, remain, reserve, budget,
+            call_count, refresh_second, "quota looked up");
+        Some(QuotaSeen {
+            endpoint,
+            daily_limit,
+            used,
+            remain,
+            reserve,
+            budget,
+            sent: 0,
+            call_count,
+            refresh_second,
+            seen_at: self.clock.now(),
+        })
     }
 
     /// The account this client calls for.
@@ -172,6 +284,11 @@ impl DatacubeClient {
     ) -> Result<FetchOk, FetchError> {
         let mut attempts = 0u32;
         let mut token_refreshed = false;
+        let quota = match self.stopped_reason(endpoint) {
+            // Nothing to plan for an endpoint that is not called anyway.
+            Some(_) => None,
+            None => self.quota(endpoint).await,
+        };
         loop {
             if cancel.is_cancelled() {
                 return Err(self.fail(
@@ -184,6 +301,18 @@ impl DatacubeClient {
             }
             if let Some((errcode, why)) = self.stopped_reason(endpoint) {
                 return Err(self.fail(FetchErrorKind::NotSent, Some(errcode), what, why, attempts));
+            }
+            if let Some(quota) = &quota {
+                if !quota.take() {
+                    let why = quota.spent_reason();
+                    return Err(self.fail(FetchErrorKind::NotSent, None, what, &why, attempts));
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        return Err(self.fail(FetchErrorKind::Cancelled, None, what, "shutting down", attempts));
+                    }
+                    _ = quota.pace() => {}
+                }
             }
             attempts += 1;
             let answer = tokio::select! {
@@ -289,6 +418,18 @@ impl DatacubeClient {
                         attempts,
                     ));
                 }
+                Verdict::Unauthorised => {
+                    // Permanent for this account and endpoint: its other
+                    // chunks are not sent in this run.
+                    self.stop(endpoint, Stopped::Unauthorised(errcode.unwrap_or(0)));
+                    return Err(self.fail(
+                        FetchErrorKind::Permanent,
+                        errcode,
+                        what,
+                        &detail,
+                        attempts,
+                    ));
+                }
                 Verdict::Permanent => {
                     return Err(self.fail(
                         FetchErrorKind::Permanent,
@@ -315,6 +456,10 @@ impl DatacubeClient {
             Stopped::Offline => {
                 Some((47009, "not sent: this endpoint answered that it is offline"))
             }
+            Stopped::Unauthorised(code) => Some((
+                *code,
+                "not sent: this endpoint is not authorised for the account (61007/48001)",
+            )),
         }
     }
 
@@ -438,6 +583,8 @@ impl DatacubeClient {
 enum Stopped {
     QuotaSpent(NaiveDate),
     Offline,
+    /// 61007 or 48001 (the errcode).
+    Unauthorised(i64),
 }
 
 enum Attempt {

@@ -25,6 +25,7 @@ pub enum FetchErrorKind {
     /// 47009: the endpoint is switched off for this account.
     Offline,
     /// 48001, 50001, 61007, 61500, 61501 and unknown codes; unexpected shapes.
+    /// (48001 and 61007 also stop the endpoint for the rest of the run.)
     Permanent,
     /// Refused locally before any request (bad span, date out of range).
     Refused,
@@ -88,6 +89,9 @@ pub enum Verdict {
     TokenInvalid,
     NotReady,
     Offline,
+    /// 61007, 48001: the API is not authorised for this account (or its
+    /// third-party platform); permanent for that account and endpoint.
+    Unauthorised,
     Permanent,
 }
 
@@ -194,9 +198,9 @@ pub static ERRCODES: &[ErrcodeInfo] = &[
     ),
     info(
         48001,
-        Verdict::Permanent,
+        Verdict::Unauthorised,
         "API not authorised for this account",
-        "permanent for that request; not retried",
+        "permanent for that account and endpoint: its other chunks are not sent in the run; `status` shows UNAUTHORISED",
     ),
     info(
         50001,
@@ -206,9 +210,9 @@ pub static ERRCODES: &[ErrcodeInfo] = &[
     ),
     info(
         61007,
-        Verdict::Permanent,
-        "no permission for a third-party platform",
-        "permanent for that request; not retried",
+        Verdict::Unauthorised,
+        "API not authorised to the third-party platform",
+        "permanent for that account and endpoint: its other chunks are not sent in the run; `status` shows UNAUTHORISED",
     ),
     info(
         61500,
@@ -221,6 +225,18 @@ pub static ERRCODES: &[ErrcodeInfo] = &[
         Verdict::Permanent,
         "date range error",
         "permanent for that request; not retried",
+    ),
+    info(
+        76021,
+        Verdict::Permanent,
+        "quota look-up: cgi_path not found",
+        "quota planning falls back to reacting to 45009 for that endpoint",
+    ),
+    info(
+        76022,
+        Verdict::Permanent,
+        "quota look-up: cgi_path not allowed",
+        "quota planning falls back to reacting to 45009 for that endpoint",
     ),
     info(
         NOT_READY,
@@ -260,8 +276,11 @@ mod tests {
         for code in [40001, 40014, 42001] {
             assert_eq!(classify_errcode(code), Verdict::TokenInvalid);
         }
-        for code in [48001, 50001, 61500, 61501, 61007, 12345] {
+        for code in [50001, 61500, 61501, 12345] {
             assert_eq!(classify_errcode(code), Verdict::Permanent);
+        }
+        for code in [48001, 61007] {
+            assert_eq!(classify_errcode(code), Verdict::Unauthorised);
         }
         assert_eq!(classify_errcode(61503), Verdict::NotReady);
         assert_eq!(classify_errcode(47009), Verdict::Offline);

@@ -3,7 +3,9 @@
 
 pub mod client;
 pub mod errors;
+pub mod quota;
 pub mod token;
+pub mod token_command;
 
 pub use client::{DatacubeClient, FetchOk, RetryPolicy};
 pub use errors::{FetchError, FetchErrorKind};

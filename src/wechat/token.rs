@@ -4,6 +4,9 @@
 //! while it is valid and never invalidates a token another service of the same
 //! appid uses. Classic mode (`/cgi-bin/token`) invalidates the previous token and
 //! has a small daily quota, so it is refreshed as rarely as possible.
+//!
+//! An account whose appsecret wxcube does not hold gets its token from a
+//! `token_command` instead (SPEC section 10, [`super::token_command`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,11 +25,23 @@ use crate::json::as_int;
 /// Tokens are renewed this long before WeChat says they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
+/// How long before its expiry a token is renewed: [`EXPIRY_MARGIN`], or half
+/// the lifetime of a short-lived one (a token command may hand out tokens that
+/// have only minutes left).
+fn margin(lifetime: Duration) -> Duration {
+    EXPIRY_MARGIN.min(lifetime / 2)
+}
+
 /// An access token. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken(Arc<str>);
 
 impl AccessToken {
+    /// Wraps a token received from WeChat or a token command.
+    pub(crate) fn new(token: &str) -> AccessToken {
+        AccessToken(token.into())
+    }
+
     /// The token itself, for the request URL only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -63,6 +78,8 @@ pub struct TokenManager {
     appid: String,
     secret: SecretString,
     mode: TokenMode,
+    /// When set, tokens come from this program rather than from WeChat.
+    command: Option<super::token_command::TokenCommand>,
     state: Mutex<State>,
 }
 
@@ -81,8 +98,27 @@ impl TokenManager {
             appid: appid.to_string(),
             secret,
             mode,
+            command: None,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// A manager whose tokens come from `command` (no secret is involved).
+    pub fn from_command(
+        http: reqwest::Client,
+        api_base: &str,
+        appid: &str,
+        command: super::token_command::TokenCommand,
+    ) -> TokenManager {
+        let mut manager = TokenManager::new(
+            http,
+            api_base,
+            appid,
+            SecretString::from(String::new()),
+            TokenMode::Stable,
+        );
+        manager.command = Some(command);
+        manager
     }
 
     /// The cached token, or a new one if there is none or it is about to expire.
@@ -96,16 +132,11 @@ impl TokenManager {
         {
             return Ok(cached.token.clone());
         }
-        let fetched = match self.request(false).await {
-            Ok((token, _))
-                if self.mode == TokenMode::Stable && state.rejected.as_ref() == Some(&token) =>
-            {
-                // Stable mode returned the very token that just failed: force a new one
-                // (limited to 20 a day, hence only here).
-                tracing::info!(appid = %self.appid, "stable token was rejected; forcing a refresh");
-                self.request(true).await
-            }
-            other => other,
+        let fetched = match &self.command {
+            // After a token error the program is asked for a fresh one
+            // (WXCUBE_TOKEN_REFRESH=1); it may be the very service that owns it.
+            Some(command) => command.run(&self.appid, state.rejected.is_some()).await,
+            None => self.request_checked(&state).await,
         };
         let (token, lifetime) = match fetched {
             Ok(t) => t,
@@ -119,9 +150,28 @@ impl TokenManager {
         state.rejected = None;
         state.current = Some(Cached {
             token: token.clone(),
-            renew_at: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN),
+            renew_at: Instant::now()
+                + match self.command {
+                    Some(_) => lifetime.saturating_sub(margin(lifetime)),
+                    None => lifetime.saturating_sub(EXPIRY_MARGIN),
+                },
         });
         Ok(token)
+    }
+
+    /// A token from WeChat; forced once if stable mode hands back the rejected one.
+    async fn request_checked(&self, state: &State) -> Result<(AccessToken, Duration), FetchError> {
+        match self.request(false).await {
+            Ok((token, _))
+                if self.mode == TokenMode::Stable && state.rejected.as_ref() == Some(&token) =>
+            {
+                // Stable mode returned the very token that just failed: force a new one
+                // (limited to 20 a day, hence only here).
+                tracing::info!(appid = %self.appid, "stable token was rejected; forcing a refresh");
+                self.request(true).await
+            }
+            other => other,
+        }
     }
 
     /// Reports that `failed` was rejected (40001, 40014, 42001). The cache is
