@@ -119,6 +119,14 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
+    /// A `token_command` for tests: prints a token from the simulator at
+    /// `--api-base` for APPID (see `sim::token_program`).
+    #[command(hide = true)]
+    SimToken {
+        #[arg(long)]
+        api_base: String,
+        appid: String,
+    },
 }
 
 /// Parses the command line and runs it; the binary's whole `main`.
@@ -200,6 +208,9 @@ pub async fn run(cli: Cli) -> u8 {
                 out,
             };
             commands::report::run(&overrides, clock, args).await
+        }
+        Command::SimToken { api_base, appid } => {
+            crate::sim::token_program::run(&api_base, &appid).await
         }
     }
 }

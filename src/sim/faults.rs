@@ -49,6 +49,43 @@ pub struct FaultSpec {
     pub seed: u64,
     /// Delay of the `slow` fault.
     pub slow_ms: u64,
+    // Many accounts (SPEC section 10); several may be given, one per item.
+    /// Restricts `daily_quota_after` to one account (`daily_quota_appid=APPID`),
+    /// for "a 45009 early in the day" of that account alone.
+    pub daily_quota_appid: Option<String>,
+    /// Daily limit of every endpoint of every account (`quota_limit=N`), as
+    /// `/cgi-bin/openapi/quota/get` reports and 45009 enforces.
+    pub quota_limit: u64,
+    /// Per-account daily limits (`quota_limit=APPID:N`), replacing `quota_limit`.
+    pub quota_limits: Vec<(String, u64)>,
+    /// `rate_limit=COUNT/SECONDS`: more than COUNT requests of one account's
+    /// endpoint within SECONDS answer 45011 (and the quota look-up reports it).
+    pub rate_limit: Option<(u64, u64)>,
+    /// The quota look-up answers 76022 (`quota_unknown`), as when the API
+    /// refuses it: clients must fall back to reacting to 45009.
+    pub quota_unknown: bool,
+    /// Token requests of this account answer 40013 (`token_fail=APPID`), so
+    /// its secret, or its token command (`wxcube sim-token`), fails.
+    pub token_fail: Vec<String>,
+    /// This account's endpoint answers 61007 (`unauthorised=APPID:ENDPOINT`).
+    pub unauthorised: Vec<(String, Endpoint)>,
+    /// The first N datacube requests presenting a token revoke it and answer
+    /// 40001 (`revoke_token=N`), as when another service refreshed it.
+    pub revoke_token: u64,
+}
+
+/// The daily limit of each endpoint when no `quota_limit` is given: far above
+/// what any test sends in a day, so that only tests that lower it meet it.
+pub const DEFAULT_QUOTA_LIMIT: u64 = 100_000;
+
+impl FaultSpec {
+    /// The daily limit of `appid`'s endpoints.
+    pub fn quota_limit_of(&self, appid: &str) -> u64 {
+        self.quota_limits
+            .iter()
+            .find(|(a, _)| a == appid)
+            .map_or(self.quota_limit, |(_, n)| *n)
+    }
 }
 
 impl Default for FaultSpec {
@@ -72,12 +109,20 @@ impl Default for FaultSpec {
             latency_ms: 0,
             seed: 1,
             slow_ms: 3000,
+            daily_quota_appid: None,
+            quota_limit: DEFAULT_QUOTA_LIMIT,
+            quota_limits: Vec::new(),
+            rate_limit: None,
+            quota_unknown: false,
+            token_fail: Vec::new(),
+            unauthorised: Vec::new(),
+            revoke_token: 0,
         }
     }
 }
 
 /// Every name `FaultSpec::parse` accepts, for messages.
-pub const FAULT_NAMES: [&str; 18] = [
+pub const FAULT_NAMES: [&str; 25] = [
     "busy",
     "http5xx",
     "slow",
@@ -96,6 +141,13 @@ pub const FAULT_NAMES: [&str; 18] = [
     "latency_ms",
     "seed",
     "slow_ms",
+    "daily_quota_appid",
+    "quota_limit",
+    "rate_limit",
+    "quota_unknown",
+    "token_fail",
+    "unauthorised",
+    "revoke_token",
 ];
 
 impl FaultSpec {
@@ -154,6 +206,36 @@ impl FaultSpec {
                 "latency_ms" => f.latency_ms = number()?,
                 "seed" => f.seed = number()?,
                 "slow_ms" => f.slow_ms = number()?,
+                "daily_quota_appid" => f.daily_quota_appid = Some(value.to_string()),
+                "quota_limit" => match value.split_once(':') {
+                    Some((appid, n)) => f.quota_limits.push((
+                        appid.trim().to_string(),
+                        n.trim()
+                            .parse()
+                            .map_err(|_| bad("expected N or APPID:N"))?,
+                    )),
+                    None => f.quota_limit = number()?,
+                },
+                "rate_limit" => {
+                    let parsed = value.split_once('/').and_then(|(c, s)| {
+                        Some((c.trim().parse::<u64>().ok()?, s.trim().parse::<u64>().ok()?))
+                    });
+                    match parsed {
+                        Some((c, s)) if c > 0 && s > 0 => f.rate_limit = Some((c, s)),
+                        _ => return Err(bad("expected COUNT/SECONDS, both above 0")),
+                    }
+                }
+                "quota_unknown" => f.quota_unknown = flag()?,
+                "token_fail" => f.token_fail.push(value.to_string()),
+                "unauthorised" => {
+                    let (appid, endpoint) = value
+                        .split_once(':')
+                        .ok_or_else(|| bad("expected APPID:ENDPOINT"))?;
+                    let endpoint = Endpoint::from_name(endpoint.trim())
+                        .ok_or_else(|| bad("unknown endpoint name"))?;
+                    f.unauthorised.push((appid.trim().to_string(), endpoint));
+                }
+                "revoke_token" => f.revoke_token = number()?,
                 _ => {
                     return Err(bad(&format!(
                         "unknown fault name (known: {})",
@@ -190,6 +272,24 @@ mod tests {
         assert_eq!(f.daily_quota_endpoint, Some(Endpoint::UserRead));
         assert!(f.offline_legacy && f.stale_stable && f.missing_yesterday);
         assert_eq!((f.latency_ms, f.seed), (7, 42));
+    }
+
+    #[test]
+    fn parses_the_per_account_faults() {
+        let f = FaultSpec::parse(
+            "quota_limit=50,quota_limit=wxa:20,rate_limit=5/1,token_fail=wxb,token_fail=wxc,\
+             unauthorised=wxd:getuserread,daily_quota_appid=wxe,quota_unknown,revoke_token=1",
+        )
+        .unwrap();
+        assert_eq!((f.quota_limit_of("wxa"), f.quota_limit_of("wxz")), (20, 50));
+        assert_eq!(f.rate_limit, Some((5, 1)));
+        assert_eq!(f.token_fail, ["wxb", "wxc"]);
+        assert_eq!(f.unauthorised, [("wxd".to_string(), Endpoint::UserRead)]);
+        assert_eq!(f.daily_quota_appid.as_deref(), Some("wxe"));
+        assert!(f.quota_unknown);
+        assert_eq!(f.revoke_token, 1);
+        assert!(FaultSpec::parse("rate_limit=5").is_err());
+        assert!(FaultSpec::parse("unauthorised=wxd").is_err());
     }
 
     #[test]

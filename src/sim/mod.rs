@@ -8,11 +8,19 @@
 //!
 //! Admin routes for tests that run it as a separate process:
 //! `GET /_sim/stats` and `POST /_sim/faults` (body: a fault spec).
+//!
+//! Many accounts (SPEC section 10): any number of appids, each with its own
+//! data (`data` seeds every series by appid), tokens and quota counts;
+//! `POST /cgi-bin/openapi/quota/get` reports each account's daily limit and
+//! rate limit, both enforced (45009, 45011); faults can aim at one account
+//! (`faults.rs`); `wxcube sim-token` is a token program that asks the
+//! simulator (`token_program`).
 
 pub mod catalogue;
 pub mod data;
 mod faults;
 pub mod followers;
+pub mod token_program;
 pub mod truth;
 
 #[cfg(test)]
@@ -20,7 +28,7 @@ mod tests;
 #[cfg(test)]
 mod tests_followers;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,7 +51,7 @@ use tokio::task::JoinHandle;
 use crate::clock::{CHINA, Clock, parse_date};
 use crate::endpoint::{Endpoint, Family};
 
-pub use faults::{FAULT_NAMES, FaultSpec};
+pub use faults::{DEFAULT_QUOTA_LIMIT, FAULT_NAMES, FaultSpec};
 
 /// How the simulator behaves.
 #[derive(Clone, Debug)]
@@ -101,6 +109,14 @@ struct StatsInner {
     token_requests: usize,
     force_refreshes: usize,
     issued: Vec<String>,
+    /// Datacube requests being answered, per appid.
+    in_flight: HashMap<String, usize>,
+    /// The most distinct appids ever answered at the same time.
+    max_accounts_in_flight: usize,
+    /// `/cgi-bin/openapi/quota/get` calls.
+    quota_lookups: usize,
+    /// Token requests per appid.
+    token_requests_by_appid: HashMap<String, usize>,
 }
 
 /// What the simulator was asked; thread-safe.
@@ -145,6 +161,49 @@ impl SimStats {
         self.lock().force_refreshes
     }
 
+    /// The most distinct accounts whose datacube requests were in flight at
+    /// once (since the start or `reset`).
+    pub fn max_accounts_in_flight(&self) -> usize {
+        self.lock().max_accounts_in_flight
+    }
+
+    /// Quota look-ups (`/cgi-bin/openapi/quota/get`).
+    pub fn quota_lookups(&self) -> usize {
+        self.lock().quota_lookups
+    }
+
+    /// Token requests of one appid.
+    pub fn token_requests_of(&self, appid: &str) -> usize {
+        self.lock()
+            .token_requests_by_appid
+            .get(appid)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn count_token_request(&self, appid: Option<&str>) {
+        let mut s = self.lock();
+        s.token_requests += 1;
+        if let Some(appid) = appid {
+            *s.token_requests_by_appid.entry(appid.to_string()).or_default() += 1;
+        }
+    }
+
+    /// A datacube request of `appid` starts (true) or ends being answered.
+    fn in_flight(&self, appid: &str, starts: bool) {
+        let mut s = self.lock();
+        let n = s.in_flight.entry(appid.to_string()).or_default();
+        if starts {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+        }
+        if *n == 0 {
+            s.in_flight.remove(appid);
+        }
+        s.max_accounts_in_flight = s.max_accounts_in_flight.max(s.in_flight.len());
+    }
+
     /// Every token ever issued (kept across `reset`, so tests can scan
     /// outputs for any of them).
     pub fn issued_tokens(&self) -> Vec<String> {
@@ -158,6 +217,9 @@ impl SimStats {
         s.log.clear();
         s.token_requests = 0;
         s.force_refreshes = 0;
+        s.max_accounts_in_flight = 0;
+        s.quota_lookups = 0;
+        s.token_requests_by_appid.clear();
     }
 
     /// The JSON answered by `GET /_sim/stats`.
@@ -173,6 +235,8 @@ impl SimStats {
             "per_endpoint": per_endpoint,
             "token_requests": s.token_requests,
             "force_refreshes": s.force_refreshes,
+            "max_accounts_in_flight": s.max_accounts_in_flight,
+            "quota_lookups": s.quota_lookups,
             "issued_tokens": s.issued,
             "log": s.log,
         })
@@ -226,6 +290,10 @@ struct Shared {
     quota: Mutex<HashMap<(String, Endpoint, NaiveDate), u64>>,
     /// freepublish/batchget calls per (appid, China day).
     catalogue_calls: Mutex<HashMap<(String, NaiveDate), u64>>,
+    /// Arrival times of the last requests per (appid, endpoint), for `rate_limit`.
+    rates: Mutex<HashMap<(String, Endpoint), VecDeque<Instant>>>,
+    /// Tokens revoked so far by the `revoke_token` fault.
+    revoked: Mutex<u64>,
     /// State of the `missing_yesterday` fault.
     missing_yesterday: followers::MissingYesterday,
     stats: Arc<SimStats>,
@@ -247,6 +315,8 @@ impl Shared {
             tokens: Mutex::new(TokenBook::default()),
             quota: Mutex::new(HashMap::new()),
             catalogue_calls: Mutex::new(HashMap::new()),
+            rates: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(0),
             missing_yesterday: followers::MissingYesterday::default(),
             stats: Arc::new(SimStats::default()),
         }
@@ -310,6 +380,9 @@ impl Shared {
         {
             return Err((40125, "invalid appsecret"));
         }
+        if lock(&self.faults).token_fail.iter().any(|a| a == appid) {
+            return Err((40013, "invalid appid"));
+        }
         Ok(appid.to_string())
     }
 
@@ -331,7 +404,8 @@ async fn classic_token(
     State(st): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    st.stats.lock().token_requests += 1;
+    st.stats
+        .count_token_request(q.get("appid").map(String::as_str));
     let appid = match st.check_credentials(
         q.get("grant_type").map(String::as_str),
         q.get("appid").map(String::as_str),
@@ -355,11 +429,12 @@ async fn classic_token(
 }
 
 async fn stable_token(State(st): State<Arc<Shared>>, body: Bytes) -> Response {
-    st.stats.lock().token_requests += 1;
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+    let req = serde_json::from_slice::<Value>(&body).ok();
+    let field = |k: &str| req.as_ref()?.get(k).and_then(Value::as_str);
+    st.stats.count_token_request(field("appid"));
+    let Some(req) = &req else {
         return errbody(47001, "data format error");
     };
-    let field = |k: &str| req.get(k).and_then(Value::as_str);
     let force = match req.get("force_refresh") {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s == "true",
@@ -464,10 +539,20 @@ async fn datacube(
         fault = rec.fault.as_deref().unwrap_or(""),
         "sim: datacube request"
     );
+    let appid = rec.appid.clone();
     st.stats.lock().log.push(rec);
     let wait = faults.latency_ms + extra_delay;
+    if !appid.is_empty() {
+        st.stats.in_flight(&appid, true);
+    }
     if wait > 0 {
         tokio::time::sleep(Duration::from_millis(wait)).await;
+    }
+    // Yield once even without latency, so that concurrent requests overlap
+    // here as they would on a real server.
+    tokio::task::yield_now().await;
+    if !appid.is_empty() {
+        st.stats.in_flight(&appid, false);
     }
     render(outcome)
 }
@@ -530,6 +615,20 @@ fn decide(
         Ok(t) => t,
         Err(e) => return e,
     };
+    {
+        let mut revoked = lock(&st.revoked);
+        if *revoked < faults.revoke_token {
+            *revoked += 1;
+            if let Some(info) = lock(&st.tokens).tokens.get_mut(&token) {
+                info.revoke_at = Some(Instant::now());
+            }
+            rec.fault = Some("revoke_token".to_string());
+            return err(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            );
+        }
+    }
     if !body_is_json {
         return err(47001, "data format error");
     }
@@ -566,6 +665,33 @@ fn decide(
         fault("offline_legacy");
         return err(47009, "this api is offline, please use the new api");
     }
+    if faults
+        .unauthorised
+        .iter()
+        .any(|(a, e)| *a == rec.appid && *e == endpoint)
+    {
+        fault("unauthorised");
+        return err(61007, "api is unauthorized to component");
+    }
+    if let Some((count, seconds)) = faults.rate_limit {
+        let mut rates = lock(&st.rates);
+        let window = rates.entry((rec.appid.clone(), endpoint)).or_default();
+        let now = Instant::now();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(seconds))
+        {
+            window.pop_front();
+        }
+        if window.len() as u64 >= count {
+            fault("rate_limit");
+            return err(
+                45011,
+                "api minute-quota reach limit  mustslower  retry next minute",
+            );
+        }
+        window.push_back(now);
+    }
     {
         let mut quota = lock(&st.quota);
         let used = quota
@@ -575,8 +701,12 @@ fn decide(
             faults
                 .daily_quota_endpoint
                 .is_none_or(|only| only == endpoint)
+                && faults
+                    .daily_quota_appid
+                    .as_ref()
+                    .is_none_or(|only| *only == rec.appid)
         });
-        if limited.is_some_and(|n| *used >= n) {
+        if limited.is_some_and(|n| *used >= n) || *used >= faults.quota_limit_of(&rec.appid) {
             fault("daily_quota");
             return err(45009, "reach max api daily quota limit");
         }
@@ -796,6 +926,68 @@ async fn freepublish_batchget(
     render(outcome)
 }
 
+/// `POST /cgi-bin/openapi/quota/get` with `{"cgi_path": "/datacube/NAME"}`
+/// (or `/cgi-bin/freepublish/batchget`): the account's daily limit, what it
+/// used today (China time) and the rate limit, as WeChat answers it.
+async fn quota_get(
+    State(st): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    st.stats.lock().quota_lookups += 1;
+    let mut rec = RequestRecord {
+        appid: String::new(),
+        endpoint: String::new(),
+        begin_date: String::new(),
+        end_date: String::new(),
+        errcode: 0,
+        fault: None,
+    };
+    if let Err(outcome) = check_token(&st, &q, &mut rec) {
+        return render(outcome);
+    }
+    let faults = lock(&st.faults).clone();
+    if faults.quota_unknown {
+        return errbody(76022, "could not use this cgi_path, no permission");
+    }
+    let req: Option<Value> = serde_json::from_slice(&body).ok();
+    let path = req
+        .as_ref()
+        .and_then(|r| r.get("cgi_path"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let today = st.clock.today(CHINA);
+    let (daily_limit, used) = if path == "/cgi-bin/freepublish/batchget" {
+        let used = lock(&st.catalogue_calls)
+            .get(&(rec.appid.clone(), today))
+            .copied()
+            .unwrap_or(0);
+        (catalogue::DAILY_QUOTA, used)
+    } else {
+        let endpoint = path
+            .strip_prefix("/datacube/")
+            .and_then(Endpoint::from_name)
+            .filter(|e| e.is_dated());
+        let Some(endpoint) = endpoint else {
+            return errbody(76021, "cgi_path not found, please check");
+        };
+        let used = lock(&st.quota)
+            .get(&(rec.appid.clone(), endpoint, today))
+            .copied()
+            .unwrap_or(0);
+        (faults.quota_limit_of(&rec.appid), used)
+    };
+    // Without a configured rate limit, one no client of the tests comes near.
+    let (call_count, refresh_second) = faults.rate_limit.unwrap_or((10_000, 60));
+    Json(json!({
+        "errcode": 0,
+        "errmsg": "ok",
+        "quota": {"daily_limit": daily_limit, "used": used, "remain": daily_limit.saturating_sub(used)},
+        "rate_limit": {"call_count": call_count, "refresh_second": refresh_second},
+    }))
+    .into_response()
+}
+
 async fn admin_stats(State(st): State<Arc<Shared>>) -> Response {
     Json(st.stats.snapshot()).into_response()
 }
@@ -821,6 +1013,7 @@ fn router(st: Arc<Shared>) -> Router {
         .route("/cgi-bin/stable_token", post(stable_token))
         .route("/datacube/{name}", any(datacube))
         .route("/cgi-bin/freepublish/batchget", post(freepublish_batchget))
+        .route("/cgi-bin/openapi/quota/get", post(quota_get))
         .route("/_sim/stats", get(admin_stats))
         .route("/_sim/faults", post(admin_faults))
         .fallback(|| async {
