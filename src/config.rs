@@ -190,7 +190,10 @@ pub struct Settings {
     #[serde(deserialize_with = "token_command")]
     pub token_command: Option<Vec<String>>,
     /// How long a `token_command` may run before it is killed.
-    #[serde(rename = "token_command_timeout_secs", deserialize_with = "http_timeout")]
+    #[serde(
+        rename = "token_command_timeout_secs",
+        deserialize_with = "http_timeout"
+    )]
     pub token_command_timeout: Duration,
     /// Ask `/cgi-bin/openapi/quota/get` before an endpoint's first request in a run.
     #[serde(deserialize_with = "boolean")]

@@ -9,6 +9,7 @@ use crate::clock::{Clock, days};
 use crate::config::Settings;
 use crate::endpoint::Endpoint;
 use crate::ingest::plan::{self, quota_spent_today};
+use crate::store::quota::QuotaRow;
 use crate::store::{Store, rfc3339};
 use crate::wechat::errors::{DAILY_QUOTA, OFFLINE};
 
@@ -39,6 +40,22 @@ pub struct EndpointStatus {
     /// For the catalogue (`freepublish`) only: where its sweep stands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catalogue: Option<CatalogueStatus>,
+    /// 61007 or 48001 answered since the last success: the API is not
+    /// authorised for this account (SPEC section 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unauthorised: Option<i64>,
+    /// The quota last seen by a run (`/cgi-bin/openapi/quota/get`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaRow>,
+}
+
+impl EndpointStatus {
+    /// The latest fetch failed (nothing succeeded after it).
+    fn failing(&self) -> bool {
+        self.last_error
+            .as_ref()
+            .is_some_and(|e| self.last_success.as_ref().is_none_or(|ok| e.at > *ok))
+    }
 }
 
 /// Where an account's catalogue stands.
@@ -90,6 +107,8 @@ async fn catalogue_status(
             .filter(|_| state.last_error.is_none()),
         last_error,
         offline: false,
+        unauthorised: None,
+        quota: None,
         quota_spent_today: state.quota_spent_date == Some(today),
         catalogue: Some(CatalogueStatus {
             articles_stored,
@@ -132,6 +151,8 @@ pub async fn collect(
     }
     let mut out = Vec::new();
     for appid in appids {
+        let mut quotas = store.quota_seen(&appid).await?;
+        let first_out = out.len();
         let start_date = settings.account(&appid).and_then(|a| a.start_date);
         let endpoints: Vec<Endpoint> = if settings.endpoints.is_empty() {
             Endpoint::ALL.to_vec()
@@ -193,10 +214,220 @@ pub async fn collect(
                 offline: plan::offline_since(&ledger, now).is_some(),
                 quota_spent_today: quota_spent_today(&ledger, today, tz),
                 catalogue: None,
+                unauthorised: None,
+                quota: None,
             });
+        }
+        for status in &mut out[first_out..] {
+            if let Some(i) = quotas.iter().position(|q| q.endpoint == status.endpoint) {
+                let quota = quotas.swap_remove(i);
+                status.quota_spent_today |= quota.spent_on(today);
+                status.quota = Some(quota);
+            }
+            if status.failing() {
+                let code = status.last_error.as_ref().and_then(|e| e.errcode);
+                status.unauthorised = code.filter(|c| UNAUTHORISED.contains(c));
+            }
         }
     }
     Ok(out)
+}
+
+/// The errcodes that mean "not authorised for this account" (SPEC section 10).
+const UNAUTHORISED: [i64; 2] = [61007, 48001];
+
+/// Above this many accounts, `status` shows one line per account.
+pub const SUMMARY_ABOVE: usize = 5;
+
+/// How an account stands, worst first (the summary's order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    /// Some endpoint's latest fetch failed (a token command, a permanent error...).
+    Failing,
+    /// 61007 or 48001 on some endpoint.
+    Unauthorised,
+    /// 47009 on some endpoint in the last 7 days.
+    Offline,
+    /// Some endpoint's daily quota (or today's planned share of it) is spent.
+    QuotaSpent,
+    /// Nothing stored for the last days (no success, or the newest stored day
+    /// is more than two days before yesterday).
+    Stale,
+    Ok,
+}
+
+impl AccountState {
+    fn label(self) -> &'static str {
+        match self {
+            AccountState::Failing => "FAILING",
+            AccountState::Unauthorised => "UNAUTHORISED",
+            AccountState::Offline => "OFFLINE",
+            AccountState::QuotaSpent => "QUOTA SPENT",
+            AccountState::Stale => "STALE",
+            AccountState::Ok => "ok",
+        }
+    }
+}
+
+/// One account of the summary.
+#[derive(Debug)]
+struct AccountSummary<'a> {
+    appid: &'a str,
+    state: AccountState,
+    endpoints: usize,
+    missing_days: usize,
+    last_day: Option<NaiveDate>,
+    last_success: Option<&'a str>,
+    /// The first problem, for the line.
+    problem: Option<String>,
+}
+
+fn summarize<'a>(appid: &'a str, statuses: &[&'a EndpointStatus]) -> AccountSummary<'a> {
+    let dated = || statuses.iter().filter(|s| s.catalogue.is_none());
+    let last_day = dated().filter_map(|s| s.last_day).max();
+    let window_to = statuses.first().map(|s| s.window_to);
+    let stale = match (last_day, window_to) {
+        (Some(day), Some(latest)) => day < latest - Days::new(2),
+        (None, _) => dated().next().is_some(),
+        _ => false,
+    };
+    let failing: Vec<&&EndpointStatus> = statuses
+        .iter()
+        .filter(|s| s.failing() && s.unauthorised.is_none())
+        .collect();
+    let unauthorised: Vec<&&EndpointStatus> = statuses
+        .iter()
+        .filter(|s| s.unauthorised.is_some())
+        .collect();
+    let offline: Vec<&&EndpointStatus> = statuses.iter().filter(|s| s.offline).collect();
+    let spent: Vec<&&EndpointStatus> = statuses.iter().filter(|s| s.quota_spent_today).collect();
+    let error_of = |s: &EndpointStatus| {
+        let e = s.last_error.as_ref()?;
+        let code = e
+            .errcode
+            .map_or(String::new(), |c| format!("errcode {c}: "));
+        Some(format!(
+            "{}: {code}{}",
+            s.endpoint,
+            e.error.as_deref().unwrap_or("")
+        ))
+    };
+    let (state, problem) = if let Some(s) = failing.first() {
+        let more = if failing.len() > 1 {
+            format!(" (and {} more endpoints)", failing.len() - 1)
+        } else {
+            String::new()
+        };
+        (
+            AccountState::Failing,
+            error_of(s).map(|e| format!("{e}{more}")),
+        )
+    } else if !unauthorised.is_empty() {
+        let names: Vec<String> = unauthorised
+            .iter()
+            .map(|s| format!("{} ({})", s.endpoint, s.unauthorised.unwrap_or(0)))
+            .collect();
+        (
+            AccountState::Unauthorised,
+            Some(format!("not authorised: {}", names.join(", "))),
+        )
+    } else if !offline.is_empty() {
+        let names: Vec<&str> = offline.iter().map(|s| s.endpoint).collect();
+        (
+            AccountState::Offline,
+            Some(format!("offline ({OFFLINE}): {}", names.join(", "))),
+        )
+    } else if !spent.is_empty() {
+        let names: Vec<&str> = spent.iter().map(|s| s.endpoint).collect();
+        (
+            AccountState::QuotaSpent,
+            Some(format!("quota spent today: {}", names.join(", "))),
+        )
+    } else if stale {
+        let since = last_day.map_or("nothing stored".to_string(), |d| {
+            format!("newest day stored {d}")
+        });
+        (AccountState::Stale, Some(since))
+    } else {
+        (AccountState::Ok, None)
+    };
+    AccountSummary {
+        appid,
+        state,
+        endpoints: statuses.len(),
+        missing_days: statuses.iter().map(|s| s.missing_days).sum(),
+        last_day,
+        last_success: statuses
+            .iter()
+            .filter_map(|s| s.last_success.as_deref())
+            .max(),
+        problem,
+    }
+}
+
+/// One line per account, worst first (failing, unauthorised, offline, quota
+/// spent, stale, then the rest), after a line of counts. `names` gives the
+/// configured labels.
+pub fn render_summary(
+    statuses: &[EndpointStatus],
+    names: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let mut by_account: Vec<(&str, Vec<&EndpointStatus>)> = Vec::new();
+    for s in statuses {
+        match by_account.last_mut() {
+            Some((appid, list)) if *appid == s.appid => list.push(s),
+            _ => by_account.push((&s.appid, vec![s])),
+        }
+    }
+    let mut summaries: Vec<AccountSummary> = by_account
+        .iter()
+        .map(|(appid, list)| summarize(appid, list))
+        .collect();
+    summaries.sort_by(|a, b| a.state.cmp(&b.state).then(a.appid.cmp(b.appid)));
+    let mut counts: Vec<(AccountState, usize)> = Vec::new();
+    for s in &summaries {
+        match counts.last_mut() {
+            Some((state, n)) if *state == s.state => *n += 1,
+            _ => counts.push((s.state, 1)),
+        }
+    }
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(state, n)| format!("{n} {}", state.label().to_lowercase()))
+        .collect();
+    let mut out = format!(
+        "{} accounts: {} (`wxcube status --account APPID` for the detail)\n",
+        summaries.len(),
+        counts.join(", ")
+    );
+    out.push_str(&format!(
+        "{:<20} {:<16} {:<12} {:>9} {:>7}  {:<10} {:<24} {}\n",
+        "ACCOUNT", "NAME", "STATE", "ENDPOINTS", "MISSING", "LAST DAY", "LAST SUCCESS", "PROBLEM"
+    ));
+    for s in &summaries {
+        let name: String = names(s.appid)
+            .unwrap_or_default()
+            .chars()
+            .take(16)
+            .collect();
+        let mut problem = s.problem.clone().unwrap_or_default();
+        if problem.chars().count() > 140 {
+            problem = problem.chars().take(139).collect::<String>() + "…";
+        }
+        out.push_str(&format!(
+            "{:<20} {:<16} {:<12} {:>9} {:>7}  {:<10} {:<24} {}\n",
+            s.appid,
+            name,
+            s.state.label(),
+            s.endpoints,
+            s.missing_days,
+            s.last_day.map_or("-".to_string(), |d| d.to_string()),
+            s.last_success.unwrap_or("-"),
+            problem
+        ));
+    }
+    out
 }
 
 /// Renders the status as a plain table for a terminal.
@@ -225,8 +456,25 @@ pub fn render_table(statuses: &[EndpointStatus]) -> String {
                 c.articles_stored, c.calls_today
             ));
         }
+        if let Some(code) = s.unauthorised {
+            state.push(format!("UNAUTHORISED ({code})"));
+        }
         if s.quota_spent_today {
             state.push(format!("quota spent today ({DAILY_QUOTA})"));
+        }
+        if let Some(q) = &s.quota {
+            let rate = match (q.call_count, q.refresh_second) {
+                (Some(c), Some(r)) => format!(", rate limit {c}/{r} s"),
+                _ => String::new(),
+            };
+            state.push(format!(
+                "quota {}: {} of {} left after {} sent ({} reserved{rate})",
+                q.seen_date,
+                q.left(),
+                q.daily_limit,
+                q.sent,
+                q.reserve
+            ));
         }
         if let Some(e) = &s.last_error {
             let code = e.errcode.map_or(String::new(), |c| format!("errcode {c} "));

@@ -29,7 +29,15 @@ pub async fn run(overrides: &CliOverrides, clock: Clock, account: Option<&str>, 
                     }
                 }
             } else {
-                print!("{}", status::render_table(&statuses));
+                // Many accounts: one line each, the troubled ones first.
+                let accounts: std::collections::BTreeSet<&str> =
+                    statuses.iter().map(|s| s.appid.as_str()).collect();
+                if account.is_none() && accounts.len() > status::SUMMARY_ABOVE {
+                    let names = |appid: &str| settings.account(appid).and_then(|a| a.name.clone());
+                    print!("{}", status::render_summary(&statuses, &names));
+                } else {
+                    print!("{}", status::render_table(&statuses));
+                }
             }
             EXIT_OK
         }

@@ -210,9 +210,7 @@ impl FaultSpec {
                 "quota_limit" => match value.split_once(':') {
                     Some((appid, n)) => f.quota_limits.push((
                         appid.trim().to_string(),
-                        n.trim()
-                            .parse()
-                            .map_err(|_| bad("expected N or APPID:N"))?,
+                        n.trim().parse().map_err(|_| bad("expected N or APPID:N"))?,
                     )),
                     None => f.quota_limit = number()?,
                 },

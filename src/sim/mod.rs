@@ -185,7 +185,9 @@ impl SimStats {
         let mut s = self.lock();
         s.token_requests += 1;
         if let Some(appid) = appid {
-            *s.token_requests_by_appid.entry(appid.to_string()).or_default() += 1;
+            *s.token_requests_by_appid
+                .entry(appid.to_string())
+                .or_default() += 1;
         }
     }
 

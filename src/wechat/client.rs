@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::errors::{FetchError, FetchErrorKind, Verdict, classify_errcode, errcode_hint};
-use super::redact;
 use super::quota::{EndpointQuota, QuotaPolicy, QuotaSeen};
+use super::redact;
 use super::token::{AccessToken, TokenManager};
 use crate::clock::Clock;
 use crate::endpoint::Endpoint;

@@ -54,7 +54,12 @@ impl TokenCommand {
         };
         let mut command = tokio::process::Command::new(program);
         command
-            .args(self.argv.iter().skip(1).map(|a| a.replace("{appid}", appid)))
+            .args(
+                self.argv
+                    .iter()
+                    .skip(1)
+                    .map(|a| a.replace("{appid}", appid)),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             // Its stderr may carry tokens too, and ours is the log.
@@ -87,7 +92,8 @@ impl TokenCommand {
                 )));
             }
         };
-        let status = status.map_err(|e| fail(format!("could not be waited for: {}", io_kind(&e))))?;
+        let status =
+            status.map_err(|e| fail(format!("could not be waited for: {}", io_kind(&e))))?;
         if !status.success() {
             return Err(fail(format!("failed ({})", describe_status(status))));
         }
@@ -98,8 +104,7 @@ impl TokenCommand {
 
 /// The token and lifetime in the program's output; the error never quotes it.
 fn parse(out: &[u8]) -> Result<(AccessToken, Duration), &'static str> {
-    const SHAPE: &str =
-        r#"did not print one JSON object {"access_token": "...", "expires_in": N}"#;
+    const SHAPE: &str = r#"did not print one JSON object {"access_token": "...", "expires_in": N}"#;
     let value: Value = serde_json::from_slice(out).map_err(|_| SHAPE)?;
     let token = value
         .get("access_token")

@@ -3,6 +3,7 @@ mod checks;
 mod driver;
 mod helpers;
 
+mod accounts;
 mod cli;
 mod client;
 mod current;
