@@ -1473,8 +1473,11 @@ start_date = 2024-02-29
     #[test]
     fn every_environment_variable_changes_its_setting() {
         type Check = fn(&Settings) -> bool;
-        let cases: [(&str, &str, Check); 15] = [
+        let cases: [(&str, &str, Check); 21] = [
             ("WXCUBE_DATABASE", "env.db", |s| s.database == "env.db"),
+            ("WXCUBE_DATABASE_PASSWORD_FILE", "/run/credentials/db", |s| {
+                s.database_password_file.as_deref() == Some(Path::new("/run/credentials/db"))
+            }),
             ("WXCUBE_API_BASE", "http://localhost:1/", |s| {
                 s.api_base == "http://localhost:1"
             }),
@@ -1504,6 +1507,19 @@ start_date = 2024-02-29
             }),
             ("WXCUBE_REPORT_PATH", "/srv/www/report.html", |s| {
                 s.report_path.as_deref() == Some(Path::new("/srv/www/report.html"))
+            }),
+            ("WXCUBE_ACCOUNT_CONCURRENCY", "3", |s| {
+                s.account_concurrency == 3
+            }),
+            ("WXCUBE_TOKEN_COMMAND", r#"["/bin/tok", "{appid}"]"#, |s| {
+                s.token_command == Some(vec!["/bin/tok".to_string(), "{appid}".to_string()])
+            }),
+            ("WXCUBE_TOKEN_COMMAND_TIMEOUT_SECS", "4", |s| {
+                s.token_command_timeout == Duration::from_secs(4)
+            }),
+            ("WXCUBE_QUOTA_CHECK", "false", |s| !s.quota_check),
+            ("WXCUBE_QUOTA_RESERVE", "25", |s| {
+                s.quota_reserve == QuotaReserve::Count(25)
             }),
         ];
         // Every documented variable is covered, and every one is actually read.
@@ -2278,5 +2294,52 @@ start_date = 2024-02-29
         let a = s.account("wx0123456789abcdef").unwrap();
         assert_eq!(a.name.as_deref(), Some("Main account"));
         assert_eq!(a.start_date, NaiveDate::from_ymd_opt(2023, 1, 1));
+        let b = s.account("wx00000000000000a2").unwrap();
+        assert!(b.token_command.is_some());
+    }
+
+    #[test]
+    fn an_account_has_exactly_one_of_secret_secret_file_and_token_command() {
+        let both = "[[accounts]]\nappid = \"wxboth\"\nsecret = \"s3cr3t-appsecret-value\"\ntoken_command = [\"/bin/tok\"]\n";
+        let message = error_of(load_text(both, &[], Need::Credentials));
+        assert_mentions(&message, &["wxboth", "token_command", "exactly one"]);
+        // A top-level default serves the accounts without a secret only.
+        let text = "token_command = [\"/bin/tok\", \"{appid}\"]\n\
+                    [[accounts]]\nappid = \"wxa\"\n\
+                    [[accounts]]\nappid = \"wxb\"\nsecret = \"s\"\n";
+        let s = load_text(text, &[], Need::Credentials).unwrap();
+        assert!(s.account("wxa").unwrap().token_command.is_some());
+        assert!(s.account("wxb").unwrap().token_command.is_none());
+        for bad in [
+            "token_command = []",
+            "token_command = \"/bin/tok\"",
+            "token_command = [1]",
+        ] {
+            let text = format!("{bad}\n[[accounts]]\nappid = \"wxa\"\n");
+            let message = error_of(load_text(&text, &[], Need::Credentials));
+            assert_mentions(&message, &["token_command"]);
+        }
+        let message = error_of(load_env(
+            &[("WXCUBE_TOKEN_COMMAND", "/bin/tok {appid}")],
+            Need::NoCredentials,
+        ));
+        assert_mentions(&message, &["WXCUBE_TOKEN_COMMAND", "JSON array"]);
+    }
+
+    #[test]
+    fn quota_reserve_is_a_percentage_or_a_count() {
+        let s = load_text("quota_reserve = \"25%\"\n", &[], Need::NoCredentials).unwrap();
+        assert_eq!(s.quota_reserve, QuotaReserve::Percent(25));
+        let s = load_text("quota_reserve = 7\n", &[], Need::NoCredentials).unwrap();
+        assert_eq!(s.quota_reserve, QuotaReserve::Count(7));
+        assert_eq!(Settings::default().quota_reserve, QuotaReserve::Percent(10));
+        for bad in ["\"150%\"", "\"ten\"", "-1"] {
+            let message = error_of(load_text(
+                &format!("quota_reserve = {bad}\n"),
+                &[],
+                Need::NoCredentials,
+            ));
+            assert_mentions(&message, &["quota_reserve"]);
+        }
     }
 }
