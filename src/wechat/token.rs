@@ -135,7 +135,19 @@ impl TokenManager {
         let fetched = match &self.command {
             // After a token error the program is asked for a fresh one
             // (WXCUBE_TOKEN_REFRESH=1); it may be the very service that owns it.
-            Some(command) => command.run(&self.appid, state.rejected.is_some()).await,
+            Some(command) => {
+                let refresh = state.rejected.is_some();
+                if refresh {
+                    tracing::info!(appid = %self.appid, "running token_command again with WXCUBE_TOKEN_REFRESH=1");
+                } else {
+                    tracing::debug!(appid = %self.appid, "running token_command");
+                }
+                let got = command.run(&self.appid, refresh).await;
+                if let Ok((_, lifetime)) = &got {
+                    tracing::debug!(appid = %self.appid, expires_in = lifetime.as_secs(), "token_command gave a token");
+                }
+                got
+            }
             None => self.request_checked(&state).await,
         };
         let (token, lifetime) = match fetched {
