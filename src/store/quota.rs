@@ -6,7 +6,8 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use sqlx::Row as _;
 
-use super::{Store, rfc3339};
+use super::db::on_pool;
+use super::{Store, Timestamp, rfc3339};
 use crate::wechat::quota::QuotaSeen;
 
 /// One row of `quota_seen`.
@@ -48,7 +49,7 @@ impl Store {
         seen: &[QuotaSeen],
     ) -> anyhow::Result<()> {
         for s in seen {
-            sqlx::query(
+            on_pool!(&self.db, pool => sqlx::query(
                 "INSERT INTO quota_seen (appid, endpoint, seen_at, seen_date, daily_limit, used, remain, reserve, sent, call_count, refresh_second)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (appid, endpoint) DO UPDATE SET
@@ -59,7 +60,7 @@ impl Store {
             )
             .bind(appid)
             .bind(s.endpoint.name())
-            .bind(rfc3339(s.seen_at))
+            .bind(Timestamp(s.seen_at))
             .bind(day)
             .bind(to_i64(s.daily_limit))
             .bind(to_i64(s.used))
@@ -68,8 +69,9 @@ impl Store {
             .bind(to_i64(s.sent))
             .bind(s.call_count.map(to_i64))
             .bind(s.refresh_second.map(to_i64))
-            .execute(self.pool())
+            .execute(pool)
             .await
+            .map(drop))
             .context("cannot record the quota")?;
         }
         Ok(())
@@ -77,31 +79,33 @@ impl Store {
 
     /// The quota last seen for each endpoint of `appid`.
     pub async fn quota_seen(&self, appid: &str) -> anyhow::Result<Vec<QuotaRow>> {
-        let rows = sqlx::query(
-            "SELECT endpoint, seen_at, seen_date, daily_limit, used, remain, reserve, sent, call_count, refresh_second
-             FROM quota_seen WHERE appid = $1 ORDER BY endpoint",
-        )
-        .bind(appid)
-        .fetch_all(self.pool())
-        .await
-        .context("cannot read quota_seen")?;
-        rows.iter()
-            .map(|r| {
-                Ok(QuotaRow {
-                    endpoint: r.try_get(0)?,
-                    seen_at: r.try_get(1)?,
-                    seen_date: r.try_get(2)?,
-                    daily_limit: r.try_get(3)?,
-                    used: r.try_get(4)?,
-                    remain: r.try_get(5)?,
-                    reserve: r.try_get(6)?,
-                    sent: r.try_get(7)?,
-                    call_count: r.try_get(8)?,
-                    refresh_second: r.try_get(9)?,
+        on_pool!(&self.db, pool => {
+            let rows = sqlx::query(
+                "SELECT endpoint, seen_at, seen_date, daily_limit, used, remain, reserve, sent, call_count, refresh_second
+                 FROM quota_seen WHERE appid = $1 ORDER BY endpoint",
+            )
+            .bind(appid)
+            .fetch_all(pool)
+            .await
+            .context("cannot read quota_seen")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(QuotaRow {
+                        endpoint: r.try_get(0)?,
+                        seen_at: rfc3339(r.try_get::<Timestamp, _>(1)?.0),
+                        seen_date: r.try_get(2)?,
+                        daily_limit: r.try_get(3)?,
+                        used: r.try_get(4)?,
+                        remain: r.try_get(5)?,
+                        reserve: r.try_get(6)?,
+                        sent: r.try_get(7)?,
+                        call_count: r.try_get(8)?,
+                        refresh_second: r.try_get(9)?,
+                    })
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .context("cannot read quota_seen")
+                .collect::<Result<_, sqlx::Error>>()
+                .context("cannot read quota_seen")
+        })
     }
 }
 
