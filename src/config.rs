@@ -1475,9 +1475,11 @@ start_date = 2024-02-29
         type Check = fn(&Settings) -> bool;
         let cases: [(&str, &str, Check); 21] = [
             ("WXCUBE_DATABASE", "env.db", |s| s.database == "env.db"),
-            ("WXCUBE_DATABASE_PASSWORD_FILE", "/run/credentials/db", |s| {
-                s.database_password_file.as_deref() == Some(Path::new("/run/credentials/db"))
-            }),
+            (
+                "WXCUBE_DATABASE_PASSWORD_FILE",
+                "/run/credentials/db",
+                |s| s.database_password_file.as_deref() == Some(Path::new("/run/credentials/db")),
+            ),
             ("WXCUBE_API_BASE", "http://localhost:1/", |s| {
                 s.api_base == "http://localhost:1"
             }),

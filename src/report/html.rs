@@ -520,11 +520,29 @@ fn health(out: &mut String, a: &AccountReport) -> anyhow::Result<()> {
         )?;
     }
     out.push_str("</tbody></table></div>\n");
-    match &a.health.quota_last_seen {
-        Some(q) => writeln!(out, "<p>Quota last seen: {}</p>", esc(q))?,
-        None => out.push_str(
-            "<p class=\"sub\">Quota last seen (openapi/quota/get): not recorded by this version of wxcube.</p>\n",
-        ),
+    if a.health.quota_last_seen.is_empty() {
+        out.push_str(
+            "<p class=\"sub\">Quota last seen (openapi/quota/get): not looked up yet.</p>\n",
+        );
+    } else {
+        out.push_str(
+            "<div class=\"table\"><table id=\"quota\"><thead><tr><th>endpoint</th><th>quota seen at</th>\
+             <th>daily limit</th><th>used</th><th>remain</th><th>reserve</th><th>sent</th></tr></thead><tbody>\n",
+        );
+        for q in &a.health.quota_last_seen {
+            writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&q.endpoint),
+                esc(&q.seen_at),
+                q.daily_limit,
+                q.used,
+                q.remain,
+                q.reserve,
+                q.sent
+            )?;
+        }
+        out.push_str("</tbody></table></div>\n");
     }
     if a.health.recent_failures.is_empty() {
         out.push_str("<p>No failed fetches in the ledger. 无失败记录</p>\n");

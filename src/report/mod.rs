@@ -160,9 +160,9 @@ pub struct Health {
     pub endpoints: Vec<EndpointHealth>,
     /// The latest failed chunks, newest first.
     pub recent_failures: Vec<Failure>,
-    /// The quota WeChat last reported (`openapi/quota/get`): this version
-    /// records none, so always `null` (the page says "not recorded").
-    pub quota_last_seen: Option<String>,
+    /// The quota WeChat last reported (`openapi/quota/get`) per endpoint,
+    /// from `quota_seen`; empty before the first look-up.
+    pub quota_last_seen: Vec<crate::store::quota::QuotaRow>,
 }
 
 /// One configured endpoint over the period.
@@ -419,7 +419,7 @@ async fn health(
     Ok(Health {
         endpoints,
         recent_failures,
-        quota_last_seen: None,
+        quota_last_seen: store.quota_seen(appid).await?,
     })
 }
 

@@ -65,6 +65,7 @@ impl Store {
                     super::db::pg_error(&e)
                 )
             })?;
+            super::db::disable_nagle();
             *slot = Some(conn);
         }
         let conn = slot.as_mut().expect("connected above");

@@ -210,7 +210,12 @@ pub(crate) fn pg_options(target: &DatabaseTarget) -> anyhow::Result<PgConnectOpt
     if let Some(password) = &target.password {
         options = options.password(password.expose_secret());
     }
-    Ok(options.application_name(&holder_name()))
+    Ok(options
+        .application_name(&holder_name())
+        // Room for every upsert shape of every table (tables x 7) and the
+        // rest: an evicted statement with 2,000 parameters costs a new
+        // parse and plan on the server.
+        .statement_cache_capacity(ALL_TABLES.len() * 8 + 32))
 }
 
 async fn connect_postgres(target: &DatabaseTarget) -> anyhow::Result<(Db, String)> {
@@ -220,6 +225,12 @@ async fn connect_postgres(target: &DatabaseTarget) -> anyhow::Result<(Db, String
         // The writer, planning's reads, the catalogue and status: a few
         // connections; account locks keep connections of their own.
         .max_connections(4)
+        .after_connect(|_, _| {
+            Box::pin(async {
+                disable_nagle();
+                Ok(())
+            })
+        })
         .acquire_timeout(Duration::from_secs(60))
         .connect_with(options)
         .await
@@ -231,6 +242,82 @@ async fn connect_postgres(target: &DatabaseTarget) -> anyhow::Result<(Db, String
         .await
         .with_context(|| format!("cannot apply migrations to {location}"))?;
     Ok((Db::Postgres(pool), location))
+}
+
+/// Sets `TCP_NODELAY` on every TCP socket of this process.
+///
+/// sqlx 0.9.0 stopped setting it on its connections (transact-rs/sqlx
+/// issue 4335, fixed after that release), and without it Nagle's algorithm
+/// holds a statement's last packet until the server's delayed ACK: up to
+/// 40 ms per round trip, which made a full backfill into PostgreSQL take
+/// ten times as long as into SQLite. sqlx does not hand out its socket, so
+/// this walks `/proc/self/fd` after each connect. Setting the option on any
+/// other TCP socket of ours (HTTP connections, which reqwest already sets
+/// it on) changes nothing but latency.
+pub(crate) fn disable_nagle() {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for entry in fds.flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::c_int>().ok())
+        else {
+            continue;
+        };
+        let is_socket = std::fs::read_link(entry.path())
+            .map(|target| target.to_string_lossy().starts_with("socket:"))
+            .unwrap_or(false);
+        if is_socket {
+            set_nodelay_if_tcp(fd);
+        }
+    }
+}
+
+fn set_nodelay_if_tcp(fd: libc::c_int) {
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` is an open descriptor of this process (it may close in
+    // between: the calls then fail with EBADF, which is ignored); `kind`
+    // and `len` are valid for writes of the sizes given.
+    let stream = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        ) == 0
+    } && kind == libc::SOCK_STREAM;
+    let mut address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut address_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: as above; `address` is a zeroed sockaddr_storage of the size given.
+    let inet = stream
+        && unsafe {
+            libc::getsockname(
+                fd,
+                (&mut address as *mut libc::sockaddr_storage).cast(),
+                &mut address_len,
+            ) == 0
+        }
+        && matches!(
+            libc::c_int::from(address.ss_family),
+            libc::AF_INET | libc::AF_INET6
+        );
+    if inet {
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is a valid c_int for the size given; failure is harmless.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
 }
 
 /// A connection error without anything the server or URL could echo.

@@ -254,15 +254,17 @@ fn batch_len(n: usize) -> usize {
     }
 }
 
-/// The upsert statement of every table and batch size, built once per store
-/// in its database's dialect, and for PostgreSQL how each column binds.
-struct Upserts {
-    statements: HashMap<(&'static str, usize), Arc<str>>,
-    /// PostgreSQL: each table's columns' kinds, in `all_columns` order.
-    /// A prepared statement keeps the parameter types of its first
-    /// execution, so every value (NULL included) must bind with its column's
-    /// type, not with whatever the row holds.
-    kinds: Option<HashMap<&'static str, Vec<ColumnKind>>>,
+/// The upsert statements, built once per store in its database's dialect.
+enum Upserts {
+    /// Multi-row `VALUES` statements, by table and batch size.
+    Sqlite(HashMap<(&'static str, usize), Arc<str>>),
+    /// One statement per table whose rows arrive as one array per column
+    /// (`SELECT * FROM UNNEST($1::text[], $2::bigint[], ...)`): a chunk's
+    /// rows of a table are one round trip to the server, whatever their
+    /// number, and one prepared statement. With it, each column's kind: a
+    /// prepared statement keeps the parameter types of its first execution,
+    /// so every value must bind as its column's type.
+    Postgres(HashMap<&'static str, (Arc<str>, Vec<ColumnKind>)>),
 }
 
 /// How a PostgreSQL column takes its parameter.
@@ -276,54 +278,70 @@ pub(crate) enum ColumnKind {
 
 impl Upserts {
     async fn build(db: &Db) -> anyhow::Result<Upserts> {
-        let sizes: Vec<usize> = (0..=MAX_BATCH.ilog2()).map(|p| 1 << p).collect();
-        let casts = db.column_casts().await?;
+        let Some(casts) = db.column_casts().await? else {
+            let sizes: Vec<usize> = (0..=MAX_BATCH.ilog2()).map(|p| 1 << p).collect();
+            let mut statements = HashMap::new();
+            for table in ALL_TABLES {
+                for &n in &sizes {
+                    let sql = tables::upsert_sql_rows(table, n, &|_| "?".to_owned());
+                    statements.insert((table.name, n), Arc::from(sql));
+                }
+            }
+            return Ok(Upserts::Sqlite(statements));
+        };
         let mut statements = HashMap::new();
-        let mut kinds = casts.as_ref().map(|_| HashMap::new());
         for table in ALL_TABLES {
-            let cast_of = |column: &str| {
-                let casts = casts.as_ref()?;
-                let cast = casts.get(&(table.name, column.to_owned())).cloned();
-                Some(cast.unwrap_or_else(|| "text".to_owned()))
-            };
-            if let Some(kinds) = kinds.as_mut() {
-                let table_kinds = table
-                    .all_columns()
-                    .map(|c| match cast_of(c).as_deref() {
-                        Some("bigint" | "integer") => ColumnKind::Int,
-                        Some("double precision" | "real") => ColumnKind::Real,
-                        _ => ColumnKind::Text,
-                    })
-                    .collect();
-                kinds.insert(table.name, table_kinds);
-            }
-            // PostgreSQL: every value is cast to its column's type, so that
-            // dates and times given as text fit.
-            let placeholder = |n: usize, column: &str| match cast_of(column) {
-                None => "?".to_owned(),
-                Some(cast) => format!("${n}::{cast}"),
-            };
-            for &n in &sizes {
-                statements.insert(
-                    (table.name, n),
-                    Arc::from(tables::upsert_sql_rows(table, n, &placeholder)),
-                );
-            }
+            let types: Vec<String> = table
+                .all_columns()
+                .map(|c| {
+                    casts
+                        .get(&(table.name, c.to_owned()))
+                        .cloned()
+                        .unwrap_or_else(|| "text".to_owned())
+                })
+                .collect();
+            let kinds = types
+                .iter()
+                .map(|t| match t.as_str() {
+                    "bigint" | "integer" => ColumnKind::Int,
+                    "double precision" | "real" => ColumnKind::Real,
+                    _ => ColumnKind::Text,
+                })
+                .collect();
+            let arrays: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("${}::{t}[]", i + 1))
+                .collect();
+            let source = format!("SELECT * FROM UNNEST({})", arrays.join(", "));
+            statements.insert(
+                table.name,
+                (Arc::from(tables::upsert_sql(table, &source)), kinds),
+            );
         }
-        Ok(Upserts { statements, kinds })
+        Ok(Upserts::Postgres(statements))
     }
 
-    fn get(&self, table: &TableDef, rows: usize) -> Arc<str> {
-        self.statements.get(&(table.name, rows)).cloned().expect(
-            "every row's table is in ALL_TABLES, every batch a power of two up to MAX_BATCH",
+    /// SQLite: the statement of `rows` rows of `table`.
+    fn sqlite(&self, table: &TableDef, rows: usize) -> Arc<str> {
+        match self {
+            Upserts::Sqlite(statements) => statements.get(&(table.name, rows)).cloned(),
+            Upserts::Postgres(_) => None,
+        }
+        .expect(
+            "a SQLite store, every table in ALL_TABLES, every batch a power of two up to MAX_BATCH",
         )
     }
 
-    /// PostgreSQL: how each column of `table` binds.
-    fn kinds(&self, table: &TableDef) -> Option<&[ColumnKind]> {
-        self.kinds
-            .as_ref()
-            .map(|k| k.get(table.name).map(Vec::as_slice).unwrap_or_default())
+    /// PostgreSQL: the statement of `table` and its columns' kinds.
+    fn postgres(&self, table: &TableDef) -> (Arc<str>, &[ColumnKind]) {
+        match self {
+            Upserts::Postgres(statements) => statements
+                .get(table.name)
+                .map(|(sql, kinds)| (sql.clone(), kinds.as_slice())),
+            Upserts::Sqlite(_) => None,
+        }
+        .expect("a PostgreSQL store and every table in ALL_TABLES")
     }
 }
 
@@ -353,7 +371,7 @@ mod tests {
             .unwrap();
         for table in ALL_TABLES {
             for n in 1..=MAX_BATCH {
-                let sql = store.upserts.get(table, batch_len(n));
+                let sql = store.upserts.sqlite(table, batch_len(n));
                 assert_eq!(
                     sql.matches('?').count(),
                     table.width() * batch_len(n),

@@ -323,28 +323,31 @@ pub static ALL_TABLES: &[&TableDef] = &[
 
 /// The upsert statement for `rows` rows of `table` at once (`VALUES (..), (..)`):
 /// insert, or on a key conflict update the other columns as the table's
-/// `Merge` says. `placeholder(n, column)` writes the n-th (1-based) parameter.
-///
-/// PostgreSQL refuses a statement that updates one row twice, so the rows of
-/// one statement must have distinct keys: the writer merges rows with equal
-/// keys first (`crate::store::rows::merge_duplicates`).
+/// `Merge` says. `placeholder(n)` writes the n-th (1-based) parameter.
 pub fn upsert_sql_rows(
     table: &TableDef,
     rows: usize,
-    placeholder: &dyn Fn(usize, &str) -> String,
+    placeholder: &dyn Fn(usize) -> String,
 ) -> String {
     assert!(rows > 0, "an upsert needs at least one row");
-    let columns: Vec<&str> = table.all_columns().collect();
+    let width = table.width();
     let values: Vec<String> = (0..rows)
         .map(|r| {
-            let row: Vec<String> = columns
-                .iter()
-                .enumerate()
-                .map(|(c, column)| placeholder(r * columns.len() + c + 1, column))
-                .collect();
+            let row: Vec<String> = (0..width).map(|c| placeholder(r * width + c + 1)).collect();
             format!("({})", row.join(", "))
         })
         .collect();
+    upsert_sql(table, &format!("VALUES {}", values.join(", ")))
+}
+
+/// The upsert of `table` whose rows come from `source` (a `VALUES` list or a
+/// `SELECT`), in `all_columns` order.
+///
+/// PostgreSQL refuses a statement that updates one row twice, so the rows of
+/// one statement must have distinct keys: the writer merges rows with equal
+/// keys first (`crate::store::rows::group_by_table`).
+pub fn upsert_sql(table: &TableDef, source: &str) -> String {
+    let columns: Vec<&str> = table.all_columns().collect();
     let updates: Vec<String> = table
         .columns
         .iter()
@@ -354,10 +357,9 @@ pub fn upsert_sql_rows(
         })
         .collect();
     format!(
-        "INSERT INTO {t} ({cols}) VALUES {values} ON CONFLICT ({keys}) DO UPDATE SET {updates}",
+        "INSERT INTO {t} ({cols}) {source} ON CONFLICT ({keys}) DO UPDATE SET {updates}",
         t = table.name,
         cols = columns.join(", "),
-        values = values.join(", "),
         keys = table.keys.join(", "),
         updates = updates.join(", "),
     )

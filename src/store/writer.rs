@@ -165,6 +165,9 @@ struct Group {
     /// `None` once the transaction is lost (its writes have been told).
     conn: Option<Conn>,
     waiting: Vec<oneshot::Sender<anyhow::Result<()>>>,
+    /// The savepoint of the last job is still open. It is released when the
+    /// next job starts, in the same round trip as that job's savepoint.
+    savepoint: bool,
 }
 
 impl Group {
@@ -177,6 +180,7 @@ impl Group {
         Ok(Group {
             conn: Some(conn),
             waiting: Vec::new(),
+            savepoint: false,
         })
     }
 
@@ -202,27 +206,31 @@ impl Group {
             let _ = reply.send(Err(anyhow::anyhow!("the group transaction was lost")));
             return;
         };
-        let written = async {
-            conn.run("SAVEPOINT chunk")
-                .await
-                .context("cannot start a savepoint")?;
-            match &job {
-                Job::Chunk(chunk) => write_chunk(conn, upserts, chunk).await?,
-                Job::Failure(failure) => write_failure(conn, failure).await?,
-            }
-            conn.run("RELEASE SAVEPOINT chunk")
-                .await
-                .context("cannot release the savepoint")
+        // One round trip: keep the last job's work (release its savepoint)
+        // and mark where this one starts.
+        let start = if self.savepoint {
+            "RELEASE SAVEPOINT chunk; SAVEPOINT chunk"
+        } else {
+            "SAVEPOINT chunk"
+        };
+        if let Err(e) = conn.run(start).await {
+            // Which of the two ran is unknown: a rollback to "chunk" could
+            // undo the last job, already counted. The group is given up.
+            let error = anyhow::Error::new(e).context("cannot start a savepoint");
+            let _ = reply.send(Err(anyhow::anyhow!("{error:#}")));
+            self.lose(error);
+            return;
         }
-        .await;
+        self.savepoint = true;
+        let written = match &job {
+            Job::Chunk(chunk) => write_chunk(conn, upserts, chunk).await,
+            Job::Failure(failure) => write_failure(conn, failure).await,
+        };
         match written {
             Ok(()) => self.waiting.push(reply),
             Err(e) => {
-                let undone = async {
-                    conn.run("ROLLBACK TO SAVEPOINT chunk").await?;
-                    conn.run("RELEASE SAVEPOINT chunk").await
-                }
-                .await;
+                // The savepoint stays (empty) and is released by the next job.
+                let undone = conn.run("ROLLBACK TO SAVEPOINT chunk").await;
                 let _ = reply.send(Err(e));
                 if let Err(lost) = undone {
                     self.lose(
@@ -270,6 +278,24 @@ impl Group {
 async fn write_chunk(conn: &mut Conn, upserts: &Upserts, chunk: &ChunkWrite) -> anyhow::Result<()> {
     upsert_rows(conn, upserts, &chunk.rows).await?;
     let fetched_at = Timestamp(chunk.fetched_at);
+    if let Conn::Postgres(c) = conn {
+        // PostgreSQL: the raw response and the ledger row in one statement
+        // (one round trip), the raw response's insert as a CTE.
+        return sqlx::query(PG_RAW_AND_LEDGER)
+            .bind(&chunk.appid)
+            .bind(chunk.endpoint)
+            .bind(chunk.begin)
+            .bind(chunk.end)
+            .bind(fetched_at)
+            .bind(&chunk.body)
+            .bind(chunk.data_rows as i64)
+            .bind(i64::from(chunk.attempts))
+            .bind(chunk.is_delay.map(i64::from))
+            .execute(&mut **c)
+            .await
+            .map(drop)
+            .context("cannot write the raw response and the ledger row");
+    }
     on_conn!(conn, c => {
         sqlx::query(
             "INSERT INTO raw_responses (appid, endpoint, begin_date, end_date, fetched_at, body)
@@ -307,6 +333,21 @@ async fn write_chunk(conn: &mut Conn, upserts: &Upserts, chunk: &ChunkWrite) -> 
     .await
 }
 
+/// A stored chunk's raw response and ledger row, for PostgreSQL (which,
+/// unlike SQLite, runs an INSERT inside WITH).
+const PG_RAW_AND_LEDGER: &str = "WITH raw AS (
+        INSERT INTO raw_responses (appid, endpoint, begin_date, end_date, fetched_at, body)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (appid, endpoint, begin_date, end_date)
+        DO UPDATE SET fetched_at = excluded.fetched_at, body = excluded.body
+    )
+    INSERT INTO fetches (appid, endpoint, begin_date, end_date, status, rows, attempts, errcode, error, fetched_at, is_delay)
+    VALUES ($1, $2, $3, $4, 'ok', $7, $8, NULL, NULL, $5, $9)
+    ON CONFLICT (appid, endpoint, begin_date, end_date) DO UPDATE SET
+      status = excluded.status, rows = excluded.rows, attempts = excluded.attempts,
+      errcode = excluded.errcode, error = excluded.error, fetched_at = excluded.fetched_at,
+      is_delay = excluded.is_delay";
+
 async fn write_failure(conn: &mut Conn, failure: &ChunkFailure) -> anyhow::Result<()> {
     upsert_ledger(
         conn,
@@ -337,15 +378,14 @@ pub(super) async fn upsert_rows(
     rows: &[Row],
 ) -> anyhow::Result<()> {
     for (table, rows) in group_by_table(rows) {
-        let kinds = upserts.kinds(table);
-        let mut rest = rows.as_slice();
-        while !rest.is_empty() {
-            let (batch, after) = rest.split_at(batch_len(rest.len()));
-            rest = after;
-            let sql = upserts.get(table, batch.len());
-            let written = match (&mut *conn, kinds) {
-                (Conn::Sqlite(c), _) => {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
+        let written = match &mut *conn {
+            Conn::Sqlite(c) => {
+                let mut rest = rows.as_slice();
+                let mut written = Ok(());
+                while !rest.is_empty() && written.is_ok() {
+                    let (batch, after) = rest.split_at(batch_len(rest.len()));
+                    rest = after;
+                    let mut query = sqlx::query(AssertSqlSafe(upserts.sqlite(table, batch.len())));
                     for value in batch.iter().flat_map(|row| &row.values) {
                         query = match value {
                             SqlValue::Null => query.bind(None::<i64>),
@@ -354,35 +394,69 @@ pub(super) async fn upsert_rows(
                             SqlValue::Text(v) => query.bind(v.as_str()),
                         };
                     }
-                    query.execute(&mut **c).await.map(drop)
+                    written = query.execute(&mut **c).await.map(drop);
                 }
-                (Conn::Postgres(c), kinds) => {
-                    let kinds = kinds.expect("PostgreSQL upserts know their column kinds");
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for row in batch {
-                        for (value, kind) in row.values.iter().zip(kinds) {
-                            query = match (kind, value) {
-                                (ColumnKind::Int, SqlValue::Int(v)) => query.bind(*v),
-                                (ColumnKind::Int, SqlValue::Null) => query.bind(None::<i64>),
-                                (ColumnKind::Real, SqlValue::Real(v)) => query.bind(*v),
-                                (ColumnKind::Real, SqlValue::Int(v)) => query.bind(*v as f64),
-                                (ColumnKind::Real, SqlValue::Null) => query.bind(None::<f64>),
-                                (ColumnKind::Text, SqlValue::Text(v)) => query.bind(v.as_str()),
-                                (ColumnKind::Text, SqlValue::Null) => query.bind(None::<&str>),
-                                (kind, value) => anyhow::bail!(
-                                    "a {value:?} does not fit a {kind:?} column of {}",
-                                    table.name
-                                ),
-                            };
-                        }
-                    }
-                    query.execute(&mut **c).await.map(drop)
+                written
+            }
+            Conn::Postgres(c) => {
+                let (sql, kinds) = upserts.postgres(table);
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for (column, kind) in kinds.iter().enumerate() {
+                    let values = rows.iter().map(|row| &row.values[column]);
+                    query = match kind {
+                        ColumnKind::Int => query.bind(
+                            values
+                                .map(|v| match v {
+                                    SqlValue::Int(i) => Ok(Some(*i)),
+                                    SqlValue::Null => Ok(None),
+                                    other => Err(misfit(table, column, other)),
+                                })
+                                .collect::<anyhow::Result<Vec<Option<i64>>>>()?,
+                        ),
+                        ColumnKind::Real => query.bind(
+                            values
+                                .map(|v| match v {
+                                    SqlValue::Real(r) => Ok(Some(*r)),
+                                    SqlValue::Int(i) => Ok(Some(*i as f64)),
+                                    SqlValue::Null => Ok(None),
+                                    other => Err(misfit(table, column, other)),
+                                })
+                                .collect::<anyhow::Result<Vec<Option<f64>>>>()?,
+                        ),
+                        ColumnKind::Text => query.bind(
+                            values
+                                .map(|v| match v {
+                                    SqlValue::Text(t) => Ok(Some(t.as_str())),
+                                    SqlValue::Null => Ok(None),
+                                    other => Err(misfit(table, column, other)),
+                                })
+                                .collect::<anyhow::Result<Vec<Option<&str>>>>()?,
+                        ),
+                    };
                 }
-            };
-            written.with_context(|| format!("cannot write rows of {}", table.name))?;
-        }
+                query.execute(&mut **c).await.map(drop)
+            }
+        };
+        written.with_context(|| format!("cannot write rows of {}", table.name))?;
     }
     Ok(())
+}
+
+/// A value of the wrong kind for its column: a mapper's bug, reported
+/// rather than stored as something else.
+fn misfit(
+    table: &crate::store::tables::TableDef,
+    column: usize,
+    value: &SqlValue,
+) -> anyhow::Error {
+    let name = table.all_columns().nth(column).unwrap_or("?");
+    let kind = match value {
+        SqlValue::Null => "NULL",
+        SqlValue::Int(_) => "an integer",
+        SqlValue::Real(_) => "a real",
+        SqlValue::Text(_) => "text",
+    };
+    anyhow::anyhow!("{kind} does not fit column {name} of {}", table.name)
 }
 
 struct LedgerWrite<'a> {

@@ -838,8 +838,14 @@ async fn the_report_shows_failures_with_errcodes_and_offline_endpoints() {
     assert_eq!(failure["endpoint"], "getuserread");
     assert_eq!(failure["errcode"], 47009);
     assert!(html.contains("OFFLINE (47009)"));
-    assert!(health["quota_last_seen"].is_null());
-    assert!(html.contains("not recorded"));
+    // The run looked the endpoint's quota up first (SPEC section 10).
+    let quota = health["quota_last_seen"].as_array().unwrap();
+    let seen = quota
+        .iter()
+        .find(|q| q["endpoint"] == "getuserread")
+        .unwrap_or_else(|| panic!("no quota seen for getuserread: {quota:?}"));
+    assert!(seen["daily_limit"].as_i64().unwrap() > 0, "{seen}");
+    assert!(html.contains("id=\"quota\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
