@@ -12,6 +12,7 @@ mod docs;
 mod followers;
 mod ingest;
 mod parsing;
+mod pg_behaviour;
 mod postgres;
 mod report;
 mod resilience;

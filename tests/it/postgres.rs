@@ -47,7 +47,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, Row as _};
 
-use crate::helpers::{TestEnv, backfill};
+use crate::helpers::{SqlitePoolOf as _, TestEnv, backfill};
 
 /// The variable naming the server the PostgreSQL tests use.
 pub const URL_VAR: &str = "WXCUBE_TEST_POSTGRES_URL";
@@ -108,6 +108,11 @@ impl TestPostgres {
     /// The URL of this test's database (`postgres://user@host:port/wxcube_t_...`).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL of the server's maintenance database (an admin connection).
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
     }
 
     /// The database's name.
@@ -480,42 +485,42 @@ fn shell_quote(word: &str) -> String {
 
 /// A table or a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Table,
     View,
 }
 
 /// One column as a database describes it.
 #[derive(Debug, Clone, PartialEq)]
-struct Column {
-    name: String,
+pub struct Column {
+    pub name: String,
     /// SQLite's declared type (empty for a view's computed column), or
     /// PostgreSQL's type (`timestamptz` for `timestamp with time zone`).
-    ty: String,
+    pub ty: String,
     /// NOT NULL, or part of the primary key (PostgreSQL's primary keys are
     /// always NOT NULL; SQLite's are too for INTEGER PRIMARY KEY, and
     /// wxcube never stores a NULL in a TEXT one).
-    not_null: bool,
-    default: Option<String>,
+    pub not_null: bool,
+    pub default: Option<String>,
 }
 
 /// A table or a view: its columns in order, and its primary key in key order.
 #[derive(Debug, Clone)]
-struct Object {
-    kind: Kind,
-    columns: Vec<Column>,
-    key: Vec<String>,
+pub struct Object {
+    pub kind: Kind,
+    pub columns: Vec<Column>,
+    pub key: Vec<String>,
 }
 
 /// A secondary index: its table, its columns in order, and whether it is
 /// unique.
-type Index = (String, Vec<String>, bool);
+pub type Index = (String, Vec<String>, bool);
 
 /// Every table, view and secondary index of wxcube's own (bookkeeping left out).
 #[derive(Debug, Default)]
-struct Schema {
-    objects: BTreeMap<String, Object>,
-    indexes: BTreeMap<String, Index>,
+pub struct Schema {
+    pub objects: BTreeMap<String, Object>,
+    pub indexes: BTreeMap<String, Index>,
 }
 
 /// A SQLite database in `dir` with the SQLite migrations applied.
@@ -532,7 +537,7 @@ async fn sqlite_pool(dir: &Path) -> SqlitePool {
     pool
 }
 
-async fn sqlite_schema(pool: &SqlitePool) -> Schema {
+pub async fn sqlite_schema(pool: &SqlitePool) -> Schema {
     let mut schema = Schema::default();
     let objects: Vec<(String, String)> = sqlx::query_as(
         r"SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')
@@ -604,7 +609,7 @@ async fn sqlite_schema(pool: &SqlitePool) -> Schema {
     schema
 }
 
-async fn postgres_schema(pool: &PgPool) -> Schema {
+pub async fn postgres_schema(pool: &PgPool) -> Schema {
     let mut schema = Schema::default();
     let objects: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_name::text, table_type::text FROM information_schema.tables
@@ -708,7 +713,7 @@ const ALLOWED_TYPES: [&str; 5] = ["date", "bigint", "double precision", "timesta
 // ---------------------------------------------------------------------------
 
 /// A row as comparable text: NULL is `None`.
-type TextRow = Vec<Option<String>>;
+pub type TextRow = Vec<Option<String>>;
 
 /// One value as text both databases agree on: numbers to 12 significant
 /// digits (SQLite prints a REAL `1.0` and to 15 digits, PostgreSQL `1` and to
@@ -729,12 +734,19 @@ fn normalize(value: Option<String>) -> Option<String> {
     Some(value)
 }
 
-/// Every row of a SQLite table or view, as sorted text rows.
-async fn sqlite_rows(pool: &SqlitePool, name: &str, object: &Object) -> Vec<TextRow> {
+/// Every row of a SQLite table or view, as sorted text rows. A REAL goes
+/// out with 17 significant digits, so that it reaches `normalize` as the very
+/// double it is (CAST prints 15, which can round the other way at the 12th).
+pub async fn sqlite_rows(pool: &SqlitePool, name: &str, object: &Object) -> Vec<TextRow> {
     let select: Vec<String> = object
         .columns
         .iter()
-        .map(|c| format!("CAST(\"{}\" AS TEXT)", c.name))
+        .map(|c| {
+            format!(
+                "CASE typeof(\"{0}\") WHEN 'real' THEN printf('%!.17g', \"{0}\") ELSE CAST(\"{0}\" AS TEXT) END",
+                c.name
+            )
+        })
         .collect();
     let sql = format!("SELECT {} FROM \"{name}\"", select.join(", "));
     let rows = sqlx::query(AssertSqlSafe(sql))
@@ -755,7 +767,7 @@ async fn sqlite_rows(pool: &SqlitePool, name: &str, object: &Object) -> Vec<Text
 
 /// Every row of a PostgreSQL table or view, as sorted text rows; dates and
 /// times are formatted explicitly so that DateStyle and TimeZone do not matter.
-async fn postgres_rows(pool: &PgPool, name: &str, object: &Object) -> Vec<TextRow> {
+pub async fn postgres_rows(pool: &PgPool, name: &str, object: &Object) -> Vec<TextRow> {
     let select: Vec<String> = object
         .columns
         .iter()
