@@ -142,7 +142,10 @@ async fn run(db: Db, upserts: Arc<Upserts>, mut queue: mpsc::Receiver<Message>) 
         group.add(&upserts, job, reply).await;
         let deadline = Instant::now() + GROUP_WINDOW;
         let mut flushed = None;
-        while group.is_open() && group.len() < GROUP_CHUNKS {
+        // The window is checked before each wait: `timeout_at` polls the
+        // queue first, so a writer slower than its queue (PostgreSQL's round
+        // trips) would otherwise keep one group open for the whole run.
+        while group.is_open() && group.len() < GROUP_CHUNKS && Instant::now() < deadline {
             match tokio::time::timeout_at(deadline, queue.recv()).await {
                 Ok(Some(Message::Job(job, reply))) => group.add(&upserts, job, reply).await,
                 Ok(Some(Message::Flush(done))) => {
