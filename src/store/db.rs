@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite};
+use sqlx::{ConnectOptions as _, Connection as _, Postgres, Sqlite};
 
 use super::tables::ALL_TABLES;
 use super::{DatabaseTarget, MIGRATOR, PG_MIGRATOR};
@@ -221,6 +221,14 @@ pub(crate) fn pg_options(target: &DatabaseTarget) -> anyhow::Result<PgConnectOpt
 async fn connect_postgres(target: &DatabaseTarget) -> anyhow::Result<(Db, String)> {
     let options = pg_options(target)?;
     let location = pg_location(&options);
+    // One connection first: the pool retries a refused connection until its
+    // acquire timeout and then says only "timed out"; this fails at once
+    // with the server's (or the socket's) own reason.
+    let probe = options
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {location}: {}", pg_error(&e)))?;
+    let _ = probe.close().await;
     let pool = PgPoolOptions::new()
         // The writer, planning's reads, the catalogue and status: a few
         // connections; account locks keep connections of their own.

@@ -1032,6 +1032,13 @@ async fn postgres_password_in_the_url_or_a_file_never_reaches_any_output() {
                 "{what}, {args:?}: the error does not name the database:\n{}",
                 run.stderr
             );
+            // At once, with the reason (the pool alone retried a refused
+            // connection for 60 s and then said only "timed out").
+            assert!(
+                run.elapsed < secs(10),
+                "{what}, {args:?}: took {:?}",
+                run.elapsed
+            );
             outputs.push_str(&run.text());
         }
     }
@@ -1050,6 +1057,7 @@ async fn postgres_password_in_the_url_or_a_file_never_reaches_any_output() {
     let closed = with_user(both.pg.url(), &role.name, None, Some(closed_port()));
     let run = run_with(&closed, Some(&password_file), &["status"]);
     assert!(matches!(run.code, Some(1 | 2)), "{}", run.text());
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
     outputs.push_str(&run.text());
     // The file is read: a missing one is a configuration error naming the key.
     let missing = both.env.dir.path().join("no-such-password-file");
