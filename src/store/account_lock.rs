@@ -89,9 +89,12 @@ impl Store {
                 held: Some((self.clone(), key)),
             }));
         }
+        // Advisory locks belong to a database: another database of the same
+        // server may have a wxcube holding the same appid's key.
         let holder: Option<(Option<String>,)> = sqlx::query_as(
             "SELECT a.application_name::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND l.classid::bigint = $1 AND l.objid::bigint = $2
              LIMIT 1",
         )
