@@ -1360,9 +1360,16 @@ async fn postgres_two_daemons_sharing_three_accounts_fetch_every_chunk_once() {
     assert_eq!(migrate.code, Some(0), "{}", migrate.text());
     let mut a = daemon(&env, &vars);
     let mut b = daemon(&env, &vars);
+    // A daemon busy at a tick skips it: each waits for three of its own.
     wait_scheduled_syncs(&mut a, 3, secs(45)).await;
-    wait_scheduled_syncs(&mut b, 3, secs(10)).await;
-    // Stopped together, between two ticks.
+    wait_scheduled_syncs(&mut b, 3, secs(15)).await;
+    // Stopped together, between two ticks: neither in a sync.
+    let idle = |d: &Proc| syncs(&d.lines()).last().is_some_and(|s| s.finished);
+    let deadline = std::time::Instant::now() + secs(15);
+    while !(idle(&a) && idle(&b)) {
+        assert!(std::time::Instant::now() < deadline, "never idle together");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     a.signal(libc::SIGTERM);
     b.signal(libc::SIGTERM);
     for d in [&mut a, &mut b] {
