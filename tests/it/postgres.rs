@@ -47,7 +47,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, Row as _};
 
-use crate::helpers::{SqlitePoolOf as _, TestEnv, backfill};
+use crate::helpers::{TestEnv, backfill};
 
 /// The variable naming the server the PostgreSQL tests use.
 pub const URL_VAR: &str = "WXCUBE_TEST_POSTGRES_URL";
