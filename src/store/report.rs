@@ -12,9 +12,26 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
+use super::Store;
 use super::db::on_pool;
 
-use super::Store;
+/// Runs `$sql` with `$binds` on either database and builds one value per row
+/// with `$build` (which reads the row `$r` with `try_get`).
+macro_rules! query_rows {
+    ($store:expr, $sql:expr, [$($bind:expr),*], $read:literal, $bad:literal, |$r:ident| $build:expr) => {
+        on_pool!(&$store.db, pool => {
+            let rows = sqlx::query($sql)
+                $(.bind($bind))*
+                .fetch_all(pool)
+                .await
+                .context($read)?;
+            rows.iter()
+                .map(|$r| Ok($build))
+                .collect::<Result<_, sqlx::Error>>()
+                .context($bad)
+        })
+    };
+}
 
 /// One day of `v_followers`.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,34 +138,25 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<FollowerDay>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "SELECT ref_date, CAST(new_user AS BIGINT) AS new_user,
-                        CAST(cancel_user AS BIGINT) AS cancel_user,
-                        CAST(net_user AS BIGINT) AS net_user, cumulate_user
-                 FROM v_followers
-                 WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3
-                 ORDER BY ref_date",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read v_followers")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(FollowerDay {
-                        date: r.try_get("ref_date")?,
-                        new_user: r.try_get("new_user")?,
-                        cancel_user: r.try_get("cancel_user")?,
-                        net_user: r.try_get("net_user")?,
-                        cumulate_user: r.try_get("cumulate_user")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row in v_followers")
-        })
+        query_rows!(
+            self,
+            "SELECT ref_date, CAST(new_user AS BIGINT) AS new_user,
+                    CAST(cancel_user AS BIGINT) AS cancel_user,
+                    CAST(net_user AS BIGINT) AS net_user, cumulate_user
+             FROM v_followers
+             WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3
+             ORDER BY ref_date",
+            [appid, from, to],
+            "cannot read v_followers",
+            "bad row in v_followers",
+            |r| FollowerDay {
+                date: r.try_get("ref_date")?,
+                new_user: r.try_get("new_user")?,
+                cancel_user: r.try_get("cancel_user")?,
+                net_user: r.try_get("net_user")?,
+                cumulate_user: r.try_get("cumulate_user")?,
+            }
+        )
     }
 
     /// Readers per day over all channels: `biz_daily.read_user` where the day
@@ -160,42 +168,33 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<ReadDay>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "WITH days AS (
-                     SELECT ref_date FROM biz_daily
-                     WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3 AND read_user IS NOT NULL
-                     UNION
-                     SELECT ref_date FROM user_read_daily
-                     WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3
-                       AND user_source = 99999999 AND int_page_read_user IS NOT NULL
-                 )
-                 SELECT d.ref_date,
-                        COALESCE(b.read_user, u.int_page_read_user) AS read_user,
-                        CASE WHEN b.read_user IS NOT NULL THEN 'getbizsummary' ELSE 'getuserread' END AS source
-                 FROM days d
-                 LEFT JOIN biz_daily b ON b.appid = $1 AND b.ref_date = d.ref_date
-                 LEFT JOIN user_read_daily u
-                        ON u.appid = $1 AND u.ref_date = d.ref_date AND u.user_source = 99999999
-                 ORDER BY d.ref_date",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read the daily readers")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ReadDay {
-                        date: r.try_get("ref_date")?,
-                        read_user: r.try_get("read_user")?,
-                        source: source_of(&r.try_get::<String, _>("source")?),
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row of daily readers")
-        })
+        query_rows!(
+            self,
+            "WITH days AS (
+                 SELECT ref_date FROM biz_daily
+                 WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3 AND read_user IS NOT NULL
+                 UNION
+                 SELECT ref_date FROM user_read_daily
+                 WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3
+                   AND user_source = 99999999 AND int_page_read_user IS NOT NULL
+             )
+             SELECT d.ref_date,
+                    COALESCE(b.read_user, u.int_page_read_user) AS read_user,
+                    CASE WHEN b.read_user IS NOT NULL THEN 'getbizsummary' ELSE 'getuserread' END AS source
+             FROM days d
+             LEFT JOIN biz_daily b ON b.appid = $1 AND b.ref_date = d.ref_date
+             LEFT JOIN user_read_daily u
+                    ON u.appid = $1 AND u.ref_date = d.ref_date AND u.user_source = 99999999
+             ORDER BY d.ref_date",
+            [appid, from, to],
+            "cannot read the daily readers",
+            "bad row of daily readers",
+            |r| ReadDay {
+                date: r.try_get("ref_date")?,
+                read_user: r.try_get("read_user")?,
+                source: source_of(&r.try_get::<String, _>("source")?),
+            }
+        )
     }
 
     /// Readers per day and scene of the current family (`biz_read_sources`,
@@ -206,32 +205,23 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<ChannelDay>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "SELECT b.ref_date, b.scene_desc, COALESCE(s.name, b.scene_desc) AS name, b.user_count
-                 FROM biz_read_sources b
-                 LEFT JOIN read_scenes s ON s.scene_desc = b.scene_desc
-                 WHERE b.appid = $1 AND b.ref_date >= $2 AND b.ref_date <= $3 AND b.scene_desc <> '全部'
-                 ORDER BY b.ref_date, b.scene_desc",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read biz_read_sources")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ChannelDay {
-                        date: r.try_get("ref_date")?,
-                        code: r.try_get("scene_desc")?,
-                        name: r.try_get("name")?,
-                        read_user: r.try_get("user_count")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row in biz_read_sources")
-        })
+        query_rows!(
+            self,
+            "SELECT b.ref_date, b.scene_desc, COALESCE(s.name, b.scene_desc) AS name, b.user_count
+             FROM biz_read_sources b
+             LEFT JOIN read_scenes s ON s.scene_desc = b.scene_desc
+             WHERE b.appid = $1 AND b.ref_date >= $2 AND b.ref_date <= $3 AND b.scene_desc <> '全部'
+             ORDER BY b.ref_date, b.scene_desc",
+            [appid, from, to],
+            "cannot read biz_read_sources",
+            "bad row in biz_read_sources",
+            |r| ChannelDay {
+                date: r.try_get("ref_date")?,
+                code: r.try_get("scene_desc")?,
+                name: r.try_get("name")?,
+                read_user: r.try_get("user_count")?,
+            }
+        )
     }
 
     /// Readers per day and channel of the legacy family (`user_read_daily`,
@@ -242,34 +232,25 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<ChannelDay>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "SELECT r.ref_date, CAST(r.user_source AS TEXT) AS code,
-                        COALESCE(s.name, CAST(r.user_source AS TEXT)) AS name, r.int_page_read_user
-                 FROM user_read_daily r
-                 LEFT JOIN user_sources s ON s.code = r.user_source
-                 WHERE r.appid = $1 AND r.ref_date >= $2 AND r.ref_date <= $3
-                   AND r.user_source <> 99999999
-                 ORDER BY r.ref_date, r.user_source",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read user_read_daily")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ChannelDay {
-                        date: r.try_get("ref_date")?,
-                        code: r.try_get("code")?,
-                        name: r.try_get("name")?,
-                        read_user: r.try_get("int_page_read_user")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row in user_read_daily")
-        })
+        query_rows!(
+            self,
+            "SELECT r.ref_date, CAST(r.user_source AS TEXT) AS code,
+                    COALESCE(s.name, CAST(r.user_source AS TEXT)) AS name, r.int_page_read_user
+             FROM user_read_daily r
+             LEFT JOIN user_sources s ON s.code = r.user_source
+             WHERE r.appid = $1 AND r.ref_date >= $2 AND r.ref_date <= $3
+               AND r.user_source <> 99999999
+             ORDER BY r.ref_date, r.user_source",
+            [appid, from, to],
+            "cannot read user_read_daily",
+            "bad row in user_read_daily",
+            |r| ChannelDay {
+                date: r.try_get("ref_date")?,
+                code: r.try_get("code")?,
+                name: r.try_get("name")?,
+                read_user: r.try_get("int_page_read_user")?,
+            }
+        )
     }
 
     /// Shares per day and scene (`user_share_daily`), with scene names.
@@ -279,34 +260,25 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<ShareDay>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "SELECT u.ref_date, u.share_scene, COALESCE(s.name, CAST(u.share_scene AS TEXT)) AS scene,
-                        u.share_user, u.share_count
-                 FROM user_share_daily u
-                 LEFT JOIN share_scenes s ON s.code = u.share_scene
-                 WHERE u.appid = $1 AND u.ref_date >= $2 AND u.ref_date <= $3
-                 ORDER BY u.ref_date, u.share_scene",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read user_share_daily")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(ShareDay {
-                        date: r.try_get("ref_date")?,
-                        share_scene: r.try_get("share_scene")?,
-                        scene: r.try_get("scene")?,
-                        share_user: r.try_get("share_user")?,
-                        share_count: r.try_get("share_count")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row in user_share_daily")
-        })
+        query_rows!(
+            self,
+            "SELECT u.ref_date, u.share_scene, COALESCE(s.name, CAST(u.share_scene AS TEXT)) AS scene,
+                    u.share_user, u.share_count
+             FROM user_share_daily u
+             LEFT JOIN share_scenes s ON s.code = u.share_scene
+             WHERE u.appid = $1 AND u.ref_date >= $2 AND u.ref_date <= $3
+             ORDER BY u.ref_date, u.share_scene",
+            [appid, from, to],
+            "cannot read user_share_daily",
+            "bad row in user_share_daily",
+            |r| ShareDay {
+                date: r.try_get("ref_date")?,
+                share_scene: r.try_get("share_scene")?,
+                scene: r.try_get("scene")?,
+                share_user: r.try_get("share_user")?,
+                share_count: r.try_get("share_count")?,
+            }
+        )
     }
 
     /// Account-wide sharers per day of the current family (`biz_daily`).
@@ -316,28 +288,19 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<BizShareDay>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "SELECT ref_date, share_user FROM biz_daily
-                 WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3 AND share_user IS NOT NULL
-                 ORDER BY ref_date",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read biz_daily")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(BizShareDay {
-                        date: r.try_get("ref_date")?,
-                        share_user: r.try_get("share_user")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row in biz_daily")
-        })
+        query_rows!(
+            self,
+            "SELECT ref_date, share_user FROM biz_daily
+             WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3 AND share_user IS NOT NULL
+             ORDER BY ref_date",
+            [appid, from, to],
+            "cannot read biz_daily",
+            "bad row in biz_daily",
+            |r| BizShareDay {
+                date: r.try_get("ref_date")?,
+                share_user: r.try_get("share_user")?,
+            }
+        )
     }
 
     /// Readers per hour of the day, all channels, summed over the period's
@@ -348,34 +311,25 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<HourReads>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "SELECT CAST(hour AS BIGINT) AS hour,
-                        CAST(SUM(int_page_read_user) AS BIGINT) AS read_user,
-                        CAST(COUNT(*) AS BIGINT) AS days
-                 FROM user_read_hourly
-                 WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3
-                   AND user_source = 99999999 AND int_page_read_user IS NOT NULL
-                 GROUP BY hour
-                 ORDER BY hour",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read user_read_hourly")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(HourReads {
-                        hour: r.try_get("hour")?,
-                        read_user: r.try_get("read_user")?,
-                        days: r.try_get("days")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row in user_read_hourly")
-        })
+        query_rows!(
+            self,
+            "SELECT CAST(hour AS BIGINT) AS hour,
+                    CAST(SUM(int_page_read_user) AS BIGINT) AS read_user,
+                    CAST(COUNT(*) AS BIGINT) AS days
+             FROM user_read_hourly
+             WHERE appid = $1 AND ref_date >= $2 AND ref_date <= $3
+               AND user_source = 99999999 AND int_page_read_user IS NOT NULL
+             GROUP BY hour
+             ORDER BY hour",
+            [appid, from, to],
+            "cannot read user_read_hourly",
+            "bad row in user_read_hourly",
+            |r| HourReads {
+                hour: r.try_get("hour")?,
+                read_user: r.try_get("read_user")?,
+                days: r.try_get("days")?,
+            }
+        )
     }
 
     /// The ten articles published from `from` to `to` with the most readers
@@ -388,85 +342,68 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> anyhow::Result<Vec<TopArticle>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "WITH latest AS (
-                     SELECT d.msgid, d.ref_date AS publish_date, d.stat_date, d.read_user,
-                            d.share_user, d.read_finish_rate, 'getarticletotaldetail' AS source
-                     FROM article_detail d
-                     WHERE d.appid = $1 AND d.ref_date >= $2 AND d.ref_date <= $3
-                       AND d.stat_date = (SELECT MAX(e.stat_date) FROM article_detail e
-                                          WHERE e.appid = d.appid AND e.msgid = d.msgid)
-                     UNION ALL
-                     SELECT t.msgid, t.ref_date AS publish_date, t.stat_date, t.int_page_read_user,
-                            t.share_user, CAST(NULL AS DOUBLE PRECISION), 'getarticletotal'
-                     FROM article_total t
-                     WHERE t.appid = $1 AND t.ref_date >= $2 AND t.ref_date <= $3
-                       AND t.stat_date = (SELECT MAX(e.stat_date) FROM article_total e
-                                          WHERE e.appid = t.appid AND e.msgid = t.msgid)
-                       AND NOT EXISTS (SELECT 1 FROM article_detail x
-                                       WHERE x.appid = t.appid AND x.msgid = t.msgid)
-                 )
-                 SELECT l.msgid, a.title, a.url, l.publish_date, l.stat_date, l.read_user,
-                        l.share_user, l.read_finish_rate, l.source
-                 FROM latest l
-                 LEFT JOIN articles a ON a.appid = $1 AND a.msgid = l.msgid
-                 ORDER BY CASE WHEN l.read_user IS NULL THEN 1 ELSE 0 END, l.read_user DESC, l.msgid
-                 LIMIT 10",
-            )
-            .bind(appid)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await
-            .context("cannot read the articles' latest totals")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(TopArticle {
-                        msgid: r.try_get("msgid")?,
-                        title: r.try_get("title")?,
-                        url: r.try_get("url")?,
-                        publish_date: r.try_get("publish_date")?,
-                        stat_date: r.try_get("stat_date")?,
-                        read_user: r.try_get("read_user")?,
-                        share_user: r.try_get("share_user")?,
-                        read_finish_rate: r.try_get("read_finish_rate")?,
-                        source: source_of(&r.try_get::<String, _>("source")?),
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row of article totals")
-        })
+        query_rows!(
+            self,
+            "WITH latest AS (
+                 SELECT d.msgid, d.ref_date AS publish_date, d.stat_date, d.read_user,
+                        d.share_user, d.read_finish_rate, 'getarticletotaldetail' AS source
+                 FROM article_detail d
+                 WHERE d.appid = $1 AND d.ref_date >= $2 AND d.ref_date <= $3
+                   AND d.stat_date = (SELECT MAX(e.stat_date) FROM article_detail e
+                                      WHERE e.appid = d.appid AND e.msgid = d.msgid)
+                 UNION ALL
+                 SELECT t.msgid, t.ref_date AS publish_date, t.stat_date, t.int_page_read_user,
+                        t.share_user, CAST(NULL AS DOUBLE PRECISION), 'getarticletotal'
+                 FROM article_total t
+                 WHERE t.appid = $1 AND t.ref_date >= $2 AND t.ref_date <= $3
+                   AND t.stat_date = (SELECT MAX(e.stat_date) FROM article_total e
+                                      WHERE e.appid = t.appid AND e.msgid = t.msgid)
+                   AND NOT EXISTS (SELECT 1 FROM article_detail x
+                                   WHERE x.appid = t.appid AND x.msgid = t.msgid)
+             )
+             SELECT l.msgid, a.title, a.url, l.publish_date, l.stat_date, l.read_user,
+                    l.share_user, l.read_finish_rate, l.source
+             FROM latest l
+             LEFT JOIN articles a ON a.appid = $1 AND a.msgid = l.msgid
+             ORDER BY CASE WHEN l.read_user IS NULL THEN 1 ELSE 0 END, l.read_user DESC, l.msgid
+             LIMIT 10",
+            [appid, from, to],
+            "cannot read the articles' latest totals",
+            "bad row of article totals",
+            |r| TopArticle {
+                msgid: r.try_get("msgid")?,
+                title: r.try_get("title")?,
+                url: r.try_get("url")?,
+                publish_date: r.try_get("publish_date")?,
+                stat_date: r.try_get("stat_date")?,
+                read_user: r.try_get("read_user")?,
+                share_user: r.try_get("share_user")?,
+                read_finish_rate: r.try_get("read_finish_rate")?,
+                source: source_of(&r.try_get::<String, _>("source")?),
+            }
+        )
     }
 
     /// The latest `limit` failed chunks of `appid` in the ledger, newest first.
     pub async fn report_failures(&self, appid: &str, limit: i64) -> anyhow::Result<Vec<Failure>> {
-        on_pool!(&self.db, pool => {
-            let rows = sqlx::query(
-                "SELECT endpoint, begin_date, end_date, errcode, error, fetched_at
-                 FROM fetches
-                 WHERE appid = $1 AND status = 'error'
-                 ORDER BY fetched_at DESC, endpoint, begin_date
-                 LIMIT $2",
-            )
-            .bind(appid)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-            .context("cannot read the fetches ledger")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Failure {
-                        endpoint: r.try_get("endpoint")?,
-                        begin_date: r.try_get("begin_date")?,
-                        end_date: r.try_get("end_date")?,
-                        errcode: r.try_get("errcode")?,
-                        error: r.try_get("error")?,
-                        fetched_at: r.try_get("fetched_at")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .context("bad row in fetches")
-        })
+        query_rows!(
+            self,
+            "SELECT endpoint, begin_date, end_date, errcode, error, fetched_at
+             FROM fetches
+             WHERE appid = $1 AND status = 'error'
+             ORDER BY fetched_at DESC, endpoint, begin_date
+             LIMIT $2",
+            [appid, limit],
+            "cannot read the fetches ledger",
+            "bad row in fetches",
+            |r| Failure {
+                endpoint: r.try_get("endpoint")?,
+                begin_date: r.try_get("begin_date")?,
+                end_date: r.try_get("end_date")?,
+                errcode: r.try_get("errcode")?,
+                error: r.try_get("error")?,
+                fetched_at: r.try_get("fetched_at")?,
+            }
+        )
     }
 }

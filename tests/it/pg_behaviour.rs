@@ -465,6 +465,53 @@ async fn postgres_backfill_of_both_families_gives_every_table_sqlite_and_the_tru
     }
 }
 
+/// Removes every key that says when something happened (`generated_at`,
+/// `*_at`), which differs between two runs of the same backfill.
+fn without_times(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, _| !key.ends_with("_at"));
+            map.values_mut().for_each(without_times);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_times),
+        _ => {}
+    }
+}
+
+/// SPEC section 11: the report works on both databases. The same backfill
+/// (both families, the catalogue) into each gives the same report data:
+/// followers, reads, top articles, shares, hours and health.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_report_data_equals_the_sqlite_report_of_the_same_backfill() {
+    let Some(both) = Both::new(&[], &[]).await else {
+        return;
+    };
+    let mut reports = Vec::new();
+    for db in BOTH {
+        both.run_exits(db, 0, &["backfill", "--from", FROM, "--to", TO]);
+        let out = both.env.dir.path().join(format!("report-{db:?}.html"));
+        let out_arg = out.display().to_string();
+        both.run_exits(
+            db,
+            0,
+            &["report", "--from", FROM, "--to", TO, "--out", &out_arg],
+        );
+        let html = std::fs::read_to_string(&out).unwrap();
+        let mut data = crate::report::embedded(&html);
+        without_times(&mut data);
+        reports.push(data);
+    }
+    let account = &reports[0]["accounts"][0];
+    for key in ["followers", "reads", "top_articles"] {
+        let n = account[key].as_array().map_or(0, Vec::len);
+        assert!(n > 0, "the SQLite report has no {key}: {account}");
+    }
+    assert_eq!(
+        reports[0], reports[1],
+        "the report's data differs between SQLite (left) and PostgreSQL (right)"
+    );
+}
+
 /// The statuses of `status --json` without the fields that hold when each
 /// database happened to run.
 fn status_without_times(text: &str) -> Value {

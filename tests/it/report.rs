@@ -78,7 +78,7 @@ async fn report_page(env: &TestEnv, name: &str) -> (PathBuf, String) {
 }
 
 /// The JSON of `<script type="application/json" id="wxcube-report-data">`.
-fn embedded(html: &str) -> Value {
+pub fn embedded(html: &str) -> Value {
     let open = "<script type=\"application/json\" id=\"wxcube-report-data\">";
     let start = html.find(open).expect("the embedded data") + open.len();
     let len = html[start..].find("</script>").expect("its end");
