@@ -84,24 +84,10 @@ impl AccountReport {
     }
 }
 
-/// One day of followers.
-#[derive(Debug, Clone, Serialize)]
-pub struct FollowerDay {
-    pub date: NaiveDate,
-    pub new_user: Option<i64>,
-    pub cancel_user: Option<i64>,
-    pub net_user: Option<i64>,
-    pub cumulate_user: Option<i64>,
-}
-
-/// One day of readers over all channels.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReadDay {
-    pub date: NaiveDate,
-    pub read_user: i64,
-    /// The endpoint the figure comes from.
-    pub source: &'static str,
-}
+// The rows the store returns are the report's own: serialised as they are.
+pub use crate::store::report::{
+    BizShareDay as TotalShareDay, FollowerDay, HourReads, ReadDay, ShareDay, TopArticle,
+};
 
 /// One day of one channel or scene.
 #[derive(Debug, Clone, Serialize)]
@@ -113,45 +99,6 @@ pub struct ChannelDay {
     pub code: String,
     pub name: String,
     pub read_user: Option<i64>,
-}
-
-/// One article.
-#[derive(Debug, Clone, Serialize)]
-pub struct TopArticle {
-    pub msgid: String,
-    pub title: Option<String>,
-    pub url: Option<String>,
-    pub publish_date: NaiveDate,
-    pub read_user: Option<i64>,
-    pub share_user: Option<i64>,
-    pub read_finish_rate: Option<f64>,
-    pub stat_date: NaiveDate,
-    pub source: &'static str,
-}
-
-/// One day of one share scene.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShareDay {
-    pub date: NaiveDate,
-    pub share_scene: i64,
-    pub scene: String,
-    pub share_user: Option<i64>,
-    pub share_count: Option<i64>,
-}
-
-/// One day of account-wide sharers.
-#[derive(Debug, Clone, Serialize)]
-pub struct TotalShareDay {
-    pub date: NaiveDate,
-    pub share_user: i64,
-}
-
-/// Readers in one hour of the day, summed over `days` days.
-#[derive(Debug, Clone, Serialize)]
-pub struct HourReads {
-    pub hour: i64,
-    pub read_user: i64,
-    pub days: i64,
 }
 
 /// What the ledger says about the period's data.
@@ -281,28 +228,8 @@ async fn collect_account(
     from: NaiveDate,
     to: NaiveDate,
 ) -> anyhow::Result<AccountReport> {
-    let followers = store
-        .report_followers(appid, from, to)
-        .await?
-        .into_iter()
-        .map(|f| FollowerDay {
-            date: f.date,
-            new_user: f.new_user,
-            cancel_user: f.cancel_user,
-            net_user: f.net_user,
-            cumulate_user: f.cumulate_user,
-        })
-        .collect();
-    let reads = store
-        .report_reads(appid, from, to)
-        .await?
-        .into_iter()
-        .map(|r| ReadDay {
-            date: r.date,
-            read_user: r.read_user,
-            source: r.source,
-        })
-        .collect();
+    let followers = store.report_followers(appid, from, to).await?;
+    let reads = store.report_reads(appid, from, to).await?;
     // By channel: the current family's scenes wherever it has the day, the
     // legacy channels on the other days (their categories differ, so a day
     // never mixes both).
@@ -327,53 +254,10 @@ async fn collect_account(
         })
         .collect();
     reads_by_channel.sort_by(|a, b| (a.date, a.source, &a.code).cmp(&(b.date, b.source, &b.code)));
-    let top_articles = store
-        .report_top_articles(appid, from, to)
-        .await?
-        .into_iter()
-        .map(|a| TopArticle {
-            msgid: a.msgid,
-            title: a.title,
-            url: a.url,
-            publish_date: a.publish_date,
-            read_user: a.read_user,
-            share_user: a.share_user,
-            read_finish_rate: a.read_finish_rate,
-            stat_date: a.stat_date,
-            source: a.source,
-        })
-        .collect();
-    let shares_by_scene = store
-        .report_shares(appid, from, to)
-        .await?
-        .into_iter()
-        .map(|s| ShareDay {
-            date: s.date,
-            share_scene: s.share_scene,
-            scene: s.scene,
-            share_user: s.share_user,
-            share_count: s.share_count,
-        })
-        .collect();
-    let shares_total = store
-        .report_biz_shares(appid, from, to)
-        .await?
-        .into_iter()
-        .map(|s| TotalShareDay {
-            date: s.date,
-            share_user: s.share_user,
-        })
-        .collect();
-    let reads_by_hour = store
-        .report_hours(appid, from, to)
-        .await?
-        .into_iter()
-        .map(|h| HourReads {
-            hour: h.hour,
-            read_user: h.read_user,
-            days: h.days,
-        })
-        .collect();
+    let top_articles = store.report_top_articles(appid, from, to).await?;
+    let shares_by_scene = store.report_shares(appid, from, to).await?;
+    let shares_total = store.report_biz_shares(appid, from, to).await?;
+    let reads_by_hour = store.report_hours(appid, from, to).await?;
     let health = health(settings, store, clock, appid, from, to).await?;
     Ok(AccountReport {
         appid: appid.to_string(),

@@ -34,7 +34,7 @@ macro_rules! query_rows {
 }
 
 /// One day of `v_followers`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FollowerDay {
     pub date: NaiveDate,
     /// Summed over follow sources; `None` when the day has no `user_daily` row.
@@ -46,7 +46,7 @@ pub struct FollowerDay {
 }
 
 /// Readers of one day over all channels, from one family.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ReadDay {
     pub date: NaiveDate,
     pub read_user: i64,
@@ -66,7 +66,7 @@ pub struct ChannelDay {
 }
 
 /// Shares of one day in one scene (`user_share_daily`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ShareDay {
     pub date: NaiveDate,
     pub share_scene: i64,
@@ -76,14 +76,14 @@ pub struct ShareDay {
 }
 
 /// Account-wide sharers of one day (`biz_daily.share_user`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BizShareDay {
     pub date: NaiveDate,
     pub share_user: i64,
 }
 
 /// Readers in one hour of the day over the period (`user_read_hourly`, all channels).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HourReads {
     /// 0..23.
     pub hour: i64,
@@ -93,7 +93,7 @@ pub struct HourReads {
 }
 
 /// One of the best articles of the period, by its latest cumulative figures.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TopArticle {
     pub msgid: String,
     pub title: Option<String>,
