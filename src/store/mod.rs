@@ -182,16 +182,6 @@ impl Store {
     pub async fn submit_failure(&self, failure: ChunkFailure) -> Committed {
         self.writer.submit(writer::Job::Failure(failure)).await
     }
-
-    /// Stores one chunk and waits for its commit (for callers outside a run).
-    pub async fn write_chunk(&self, chunk: ChunkWrite) -> anyhow::Result<()> {
-        self.submit_chunk(chunk).await.wait().await
-    }
-
-    /// Records a failed chunk and waits for its commit.
-    pub async fn record_failure(&self, failure: ChunkFailure) -> anyhow::Result<()> {
-        self.submit_failure(failure).await.wait().await
-    }
 }
 
 impl Store {

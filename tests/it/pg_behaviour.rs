@@ -186,17 +186,11 @@ async fn pg_copy(pg: &PgPool) -> PgCopy {
             .objects
             .get(name)
             .unwrap_or_else(|| panic!("{name} is missing in PostgreSQL"));
+        // Milliseconds, as wxcube writes times into SQLite.
         let select: Vec<String> = pg_object
             .columns
             .iter()
-            .map(|c| match c.ty.as_str() {
-                "date" => format!("to_char(\"{}\", 'YYYY-MM-DD')", c.name),
-                "timestamptz" => format!(
-                    "to_char(\"{}\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
-                    c.name
-                ),
-                _ => format!("\"{}\"::text", c.name),
-            })
+            .map(|c| crate::postgres::pg_column_as_text(c, "MS"))
             .collect();
         let names: Vec<String> = pg_object
             .columns

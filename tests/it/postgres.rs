@@ -765,20 +765,27 @@ pub async fn sqlite_rows(pool: &SqlitePool, name: &str, object: &Object) -> Vec<
     out
 }
 
+/// A PostgreSQL column as text that does not depend on DateStyle or
+/// TimeZone: dates `YYYY-MM-DD`, times UTC RFC 3339 with `fraction` (`MS`
+/// or `US`) digits of seconds, anything else cast to text.
+pub fn pg_column_as_text(column: &Column, fraction: &str) -> String {
+    match column.ty.as_str() {
+        "date" => format!("to_char(\"{}\", 'YYYY-MM-DD')", column.name),
+        "timestamptz" => format!(
+            "to_char(\"{}\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.{fraction}\"Z\"')",
+            column.name
+        ),
+        _ => format!("\"{}\"::text", column.name),
+    }
+}
+
 /// Every row of a PostgreSQL table or view, as sorted text rows; dates and
 /// times are formatted explicitly so that DateStyle and TimeZone do not matter.
 pub async fn postgres_rows(pool: &PgPool, name: &str, object: &Object) -> Vec<TextRow> {
     let select: Vec<String> = object
         .columns
         .iter()
-        .map(|c| match c.ty.as_str() {
-            "date" => format!("to_char(\"{}\", 'YYYY-MM-DD')", c.name),
-            "timestamptz" => format!(
-                "to_char(\"{}\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-                c.name
-            ),
-            _ => format!("\"{}\"::text", c.name),
-        })
+        .map(|c| pg_column_as_text(c, "US"))
         .collect();
     let sql = format!("SELECT {} FROM \"{name}\"", select.join(", "));
     let rows = sqlx::query(AssertSqlSafe(sql))
