@@ -645,8 +645,11 @@ async fn postgres_converges_under_a_fault_mix_to_the_clean_sqlite_result() {
     let (from, to) = ("2025-10-25", "2025-11-06");
     let Some(both) = Both::new(
         &endpoints,
+        // Two tries per request: with about a third of requests faulted,
+        // some chunk of the ~100 fails in the first run (with three tries
+        // that was not certain, and the check below failed now and then).
         &[
-            ("WXCUBE_MAX_ATTEMPTS", "3"),
+            ("WXCUBE_MAX_ATTEMPTS", "2"),
             ("WXCUBE_HTTP_TIMEOUT_SECS", "1"),
         ],
     )
