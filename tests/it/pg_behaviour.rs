@@ -1473,12 +1473,9 @@ async fn postgres_two_daemons_sharing_three_accounts_fetch_every_chunk_once() {
         shared_ticks >= 3,
         "{shared_ticks} ticks shared by both daemons"
     );
-    // Both daemons did some of the work.
-    let did = |syncs: &[SyncLog]| syncs.iter().any(|s| !s.stored.is_empty());
-    assert!(
-        did(&a_syncs) && did(&b_syncs),
-        "one daemon did all the work"
-    );
+    // Which daemon takes an account depends on whose tick fires first; one
+    // of them may win every tick, which the contract allows. What must hold
+    // is asserted above: per tick disjoint and complete, each chunk once.
 
     // The simulator's log: each older day of each account and endpoint was
     // asked once; yesterday once per sync that processed the account (its
